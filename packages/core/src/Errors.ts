@@ -1,0 +1,203 @@
+/**
+ * The typed errors of mcp-pool. Every error carries the `serverName` it is about and a
+ * `message` a person can read; Promise callers receive the same objects as rejections.
+ *
+ * @since 0.1.0
+ */
+import * as Data from "effect/Data"
+import * as Predicate from "effect/Predicate"
+
+/**
+ * The server could not be reached: connecting failed, the transport failed, or the server
+ * process exited.
+ *
+ * `requestSent` tells whether the failed request may have reached the server: when it is
+ * `false` the call is safe to retry, when `true` the server may have executed it.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class MCPConnectionError extends Data.TaggedError("MCPConnectionError")<{
+  readonly serverName: string
+  readonly reason: string
+  readonly requestSent: boolean
+  readonly cause?: unknown
+}> {
+  override get message(): string {
+    return `MCP server "${this.serverName}": connection failed: ${this.reason}`
+  }
+  /** Whether retrying on a fresh connection cannot run the request twice. */
+  get isRetryable(): boolean {
+    return !this.requestSent
+  }
+}
+
+/**
+ * No connection became free within `acquireTimeout`.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class MCPPoolExhausted extends Data.TaggedError("MCPPoolExhausted")<{
+  readonly serverName: string
+  readonly acquireTimeoutMs: number
+  readonly maxConnections: number
+}> {
+  override get message(): string {
+    return `MCP server "${this.serverName}": no connection became available within ${this.acquireTimeoutMs} ms (maxConnections ${this.maxConnections}, all busy)`
+  }
+}
+
+/**
+ * A health check (an MCP `ping`) failed or did not answer in time.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class MCPHealthCheckError extends Data.TaggedError("MCPHealthCheckError")<{
+  readonly serverName: string
+  readonly connectionId: number
+  readonly reason: string
+  readonly cause?: unknown
+}> {
+  override get message(): string {
+    return `MCP server "${this.serverName}": health check of connection #${this.connectionId} failed: ${this.reason}`
+  }
+}
+
+/**
+ * The pool's circuit breaker is open: the call failed at once without touching a
+ * connection. `retryAfter` is when the breaker will admit a probe again.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class MCPCircuitOpen extends Data.TaggedError("MCPCircuitOpen")<{
+  readonly serverName: string
+  readonly retryAfter: Date
+}> {
+  override get message(): string {
+    return `MCP server "${this.serverName}": circuit breaker is open until ${this.retryAfter.toISOString()}`
+  }
+}
+
+/**
+ * The request did not complete within `requestTimeout`.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class MCPTimeout extends Data.TaggedError("MCPTimeout")<{
+  readonly serverName: string
+  readonly method: string
+  readonly timeoutMs: number
+}> {
+  override get message(): string {
+    return `MCP server "${this.serverName}": ${this.method} timed out after ${this.timeoutMs} ms`
+  }
+}
+
+/**
+ * The server answered the request with a JSON-RPC error. The connection is fine.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class MCPRequestError extends Data.TaggedError("MCPRequestError")<{
+  readonly serverName: string
+  readonly method: string
+  readonly code: number
+  readonly reason: string
+  readonly data?: unknown
+}> {
+  override get message(): string {
+    return `MCP server "${this.serverName}": ${this.method} failed with JSON-RPC error ${this.code}: ${this.reason}`
+  }
+}
+
+/**
+ * A configuration value, file or environment variable is invalid. `source` names where
+ * it came from (a file, an environment variable, or `configureServerPool`), `path` the
+ * field, `value` the offending value and `rule` what it must satisfy.
+ *
+ * `serverName` is set when the error is about one server, and undefined for the
+ * defaults or a file that could not be read at all.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class MCPConfigError extends Data.TaggedError("MCPConfigError")<{
+  readonly serverName: string | undefined
+  readonly source: string
+  readonly path: string
+  readonly value?: unknown
+  readonly rule: string
+}> {
+  override get message(): string {
+    const where = this.path === "" ? this.source : `${this.source} at ${this.path}`
+    const server = this.serverName === undefined ? "" : ` (server "${this.serverName}")`
+    const value = this.value === undefined ? "" : `: got ${formatValue(this.value)}`
+    return `Invalid MCP pool configuration in ${where}${server}${value}: ${this.rule}`
+  }
+}
+
+/**
+ * No server of that name is configured.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class MCPServerNotFound extends Data.TaggedError("MCPServerNotFound")<{
+  readonly serverName: string
+  readonly knownServers: ReadonlyArray<string>
+}> {
+  override get message(): string {
+    const known = this.knownServers.length === 0 ? "none" : this.knownServers.map((n) => `"${n}"`).join(", ")
+    return `MCP server "${this.serverName}" is not configured (configured servers: ${known})`
+  }
+}
+
+/**
+ * Any error a pooled call can fail with.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export type MCPCallError = MCPConnectionError | MCPPoolExhausted | MCPCircuitOpen | MCPTimeout | MCPRequestError
+
+/**
+ * Every error of this module.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export type MCPPoolError = MCPCallError | MCPHealthCheckError | MCPConfigError | MCPServerNotFound
+
+const tags: ReadonlySet<string> = new Set([
+  "MCPConnectionError",
+  "MCPPoolExhausted",
+  "MCPHealthCheckError",
+  "MCPCircuitOpen",
+  "MCPTimeout",
+  "MCPRequestError",
+  "MCPConfigError",
+  "MCPServerNotFound"
+])
+
+/**
+ * Whether a value is one of the errors of this module.
+ *
+ * @since 0.1.0
+ * @category guards
+ */
+export const isMCPPoolError = (u: unknown): u is MCPPoolError =>
+  Predicate.hasProperty(u, "_tag") && typeof u._tag === "string" && tags.has(u._tag)
+
+const formatValue = (value: unknown): string => {
+  if (typeof value === "string") return JSON.stringify(value)
+  try {
+    return JSON.stringify(value) ?? String(value)
+  } catch {
+    return String(value)
+  }
+}
