@@ -1,0 +1,487 @@
+/**
+ * A stdio MCP client transport that runs the server in its own process group and ends the
+ * whole group (wrappers such as `npx`, `uvx` or `sh -c` and their children) on close.
+ */
+import { type ChildProcessWithoutNullStreams, spawn } from "node:child_process"
+import { readdir, readFile } from "node:fs/promises"
+import { getDefaultEnvironment } from "@modelcontextprotocol/sdk/client/stdio.js"
+import { ReadBuffer, serializeMessage } from "@modelcontextprotocol/sdk/shared/stdio.js"
+import type { Transport } from "@modelcontextprotocol/sdk/shared/transport.js"
+import type { JSONRPCMessage } from "@modelcontextprotocol/sdk/types.js"
+
+/** How to start a stdio MCP server and how long to let it shut down. */
+export interface ProcessGroupStdioTransportOptions {
+  /** The executable to run, looked up on the `PATH` of `env` (no shell). */
+  readonly command: string
+  /** Its arguments. */
+  readonly args?: ReadonlyArray<string>
+  /** Variables merged over the SDK's default environment (`getDefaultEnvironment()`). */
+  readonly env?: Readonly<Record<string, string>>
+  /** The working directory of the server; ours when absent. */
+  readonly cwd?: string
+  /** Receives the server's stderr line by line; stderr is never written to our console. */
+  readonly onStderr?: (line: string) => void
+  /** How long the process group gets between SIGTERM and SIGKILL; 2000 ms when absent. */
+  readonly killGracePeriodMs?: number
+}
+
+/** How a server process ended: its exit code, or the signal that ended it. */
+export interface ProcessExit {
+  /** The exit code, or null when a signal ended the process (or it never spawned). */
+  readonly code: number | null
+  /** The signal that ended the process, or null. */
+  readonly signal: NodeJS.Signals | null
+}
+
+const DEFAULT_KILL_GRACE_PERIOD_MS = 2_000
+/** How long to wait for a group to vanish after SIGKILL before giving up. */
+const AFTER_SIGKILL_WAIT_MS = 1_000
+/** How long to wait, once the group is gone, for the last buffered stdout bytes. */
+const STDOUT_DRAIN_WAIT_MS = 100
+const POLL_INTERVAL_MS = 10
+/** Longest stderr line kept before it is handed on unfinished. */
+const MAX_STDERR_LINE = 64 * 1024
+
+const isWindows = process.platform === "win32"
+const isLinux = process.platform === "linux"
+
+const errnoCode = (error: unknown): string | undefined =>
+  error instanceof Error && "code" in error && typeof error.code === "string" ? error.code : undefined
+
+const asError = (value: unknown): Error => (value instanceof Error ? value : new Error(String(value)))
+
+const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms))
+
+// ---------------------------------------------------------------------------------------------
+// Host-exit registry
+// ---------------------------------------------------------------------------------------------
+
+/** Process groups (by pgid, which is the leader's pid) that we started and that may still live. */
+const liveGroups = new Set<number>()
+let exitHookInstalled = false
+
+const killAllOnExit = (): void => {
+  for (const pgid of liveGroups) {
+    try {
+      process.kill(isWindows ? pgid : -pgid, "SIGKILL")
+    } catch (error) {
+      // ESRCH: the group is already gone. Anything else cannot be acted on while the host
+      // exits, so it is reported on stderr (synchronous for pipes and files).
+      if (errnoCode(error) !== "ESRCH") {
+        process.stderr.write(`mcp-pool: could not kill MCP server process group ${pgid}: ${String(error)}\n`)
+      }
+    }
+  }
+  liveGroups.clear()
+}
+
+/**
+ * Remembers a process group so that it is SIGKILLed if the host process exits while it lives.
+ * Only `process.on("exit")` is covered: turning SIGINT/SIGTERM into an orderly exit (or a
+ * `close()` of every transport) is the application's job, or the connection manager's.
+ */
+const registerGroup = (pgid: number): void => {
+  if (!exitHookInstalled) {
+    exitHookInstalled = true
+    process.on("exit", killAllOnExit)
+  }
+  liveGroups.add(pgid)
+}
+
+const unregisterGroup = (pgid: number): void => {
+  liveGroups.delete(pgid)
+}
+
+// ---------------------------------------------------------------------------------------------
+// Process groups
+// ---------------------------------------------------------------------------------------------
+
+/** Sends `signal` to every process of the group; false when the group no longer exists. */
+const signalGroup = (pgid: number, signal: NodeJS.Signals | 0): boolean => {
+  try {
+    process.kill(isWindows ? pgid : -pgid, signal)
+    return true
+  } catch (error) {
+    if (errnoCode(error) === "ESRCH") return false
+    throw error
+  }
+}
+
+/** The state letter and pgid in a `/proc/<pid>/stat` line (the command may hold spaces and parens). */
+const parseStat = (stat: string): { readonly state: string; readonly pgid: number } | undefined => {
+  const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ")
+  const state = fields[0]
+  const pgid = Number(fields[2])
+  return state === undefined || !Number.isInteger(pgid) ? undefined : { state, pgid }
+}
+
+/** The `/proc/<pid>/stat` of a process, or undefined when it has gone meanwhile. */
+const readStat = async (pid: string): Promise<{ readonly state: string; readonly pgid: number } | undefined> => {
+  try {
+    return parseStat(await readFile(`/proc/${pid}/stat`, "utf8"))
+  } catch (error) {
+    const code = errnoCode(error)
+    if (code === "ENOENT" || code === "ESRCH") return undefined
+    throw error
+  }
+}
+
+/**
+ * Whether a Linux process group has a member that is not a zombie. A group can outlive its
+ * processes as zombies when they were orphaned under an init that does not reap (common in
+ * containers); such a group is gone for our purposes.
+ */
+const groupHasLiveMemberLinux = async (pgid: number): Promise<boolean> => {
+  // Cheap first look: the leader itself, running, is enough.
+  const leader = await readStat(String(pgid))
+  if (leader !== undefined && leader.pgid === pgid && leader.state !== "Z") return true
+  const pids = (await readdir("/proc")).filter((name) => /^\d+$/.test(name))
+  const stats = await Promise.all(pids.map(readStat))
+  return stats.some((stat) => stat !== undefined && stat.pgid === pgid && stat.state !== "Z")
+}
+
+/** Whether any process of the group still runs. */
+const groupAlive = async (pgid: number): Promise<boolean> => {
+  if (!signalGroup(pgid, 0)) return false
+  if (isLinux) return groupHasLiveMemberLinux(pgid)
+  return true
+}
+
+/** Polls until the group is gone; true if it went within `timeoutMs`. */
+const waitGroupGone = async (pgid: number, timeoutMs: number): Promise<boolean> => {
+  const deadline = Date.now() + timeoutMs
+  for (;;) {
+    if (!(await groupAlive(pgid))) return true
+    if (Date.now() >= deadline) return false
+    await sleep(POLL_INTERVAL_MS)
+  }
+}
+
+/**
+ * Ends a process group: SIGTERM to all of it, up to `graceMs` for it to go, then SIGKILL and a
+ * short wait. Resolves once no process of the group runs; rejects if it survives SIGKILL.
+ */
+export const killProcessGroup = async (pgid: number, graceMs: number): Promise<void> => {
+  if (signalGroup(pgid, "SIGTERM") && !(await waitGroupGone(pgid, graceMs))) {
+    if (signalGroup(pgid, "SIGKILL") && !(await waitGroupGone(pgid, AFTER_SIGKILL_WAIT_MS))) {
+      throw new Error(`process group ${pgid} still runs ${AFTER_SIGKILL_WAIT_MS} ms after SIGKILL`)
+    }
+  }
+  unregisterGroup(pgid)
+}
+
+// ---------------------------------------------------------------------------------------------
+// The transport
+// ---------------------------------------------------------------------------------------------
+
+type State = "new" | "starting" | "open" | "closing" | "closed"
+
+const describeExit = (exit: ProcessExit): string =>
+  exit.signal !== null ? `was killed by ${exit.signal}` : `exited with code ${String(exit.code)}`
+
+/**
+ * An MCP client `Transport` over the stdio of a server process that leads its own process group,
+ * so that `close()`, the server's death or the host's `exit` event ends every process it started
+ * (SIGINT/SIGTERM to the host are not handled here: the application must turn them into an exit
+ * or a `close()`).
+ */
+export class ProcessGroupStdioTransport implements Transport {
+  /** Called when the transport has closed, whatever the reason; exactly once. */
+  onclose?: (() => void) | undefined
+  /** Called for out-of-band errors: unparsable output, broken pipes, an unexpected exit. */
+  onerror?: ((error: Error) => void) | undefined
+  /** Called for each JSON-RPC message the server writes. */
+  onmessage?: Transport["onmessage"]
+  /** Called as soon as the server process has exited, before the rest of its group is ended. */
+  onexit?: ((exit: ProcessExit) => void) | undefined
+
+  /** Resolves when the server process has exited (both fields null if it never spawned); never rejects. */
+  readonly exited: Promise<ProcessExit>
+
+  private readonly options: ProcessGroupStdioTransportOptions
+  private readonly readBuffer = new ReadBuffer()
+  private readonly resolveExited: (exit: ProcessExit) => void
+  private child: ChildProcessWithoutNullStreams | undefined
+  private state: State = "new"
+  /** Settles (never rejects) once start() has succeeded or failed. */
+  private startSettled: Promise<void> | undefined
+  private teardown: Promise<Error | undefined> | undefined
+  private closeNotified = false
+  private stderrPartial = ""
+
+  constructor(options: ProcessGroupStdioTransportOptions) {
+    this.options = options
+    let resolveExited: ((exit: ProcessExit) => void) | undefined
+    this.exited = new Promise<ProcessExit>((resolve) => {
+      resolveExited = resolve
+    })
+    this.resolveExited = (exit) => resolveExited?.(exit)
+  }
+
+  /** The pid of the server process, which is also its process group id; undefined before it spawned. */
+  get pid(): number | undefined {
+    return this.child?.pid
+  }
+
+  /** Spawns the server in a new process group; rejects, naming the command, if it cannot be spawned. */
+  start(): Promise<void> {
+    if (this.state !== "new") {
+      return Promise.reject(new Error("ProcessGroupStdioTransport already started (Client.connect starts it)"))
+    }
+    this.state = "starting"
+    const { command, args = [], cwd } = this.options
+    let settleStart: (() => void) | undefined
+    this.startSettled = new Promise<void>((resolve) => {
+      settleStart = resolve
+    })
+    return new Promise<void>((resolve, reject) => {
+      const fail = (cause: unknown): void => {
+        settleStart?.()
+        this.state = "closed"
+        this.resolveExited({ code: null, signal: null })
+        reject(new Error(`could not start MCP server command "${command}": ${asError(cause).message}`, { cause }))
+      }
+      let child: ChildProcessWithoutNullStreams
+      try {
+        child = spawn(command, [...args], {
+          detached: true,
+          stdio: ["pipe", "pipe", "pipe"],
+          env: { ...getDefaultEnvironment(), ...this.options.env },
+          ...(cwd === undefined ? {} : { cwd }),
+          windowsHide: true
+        })
+      } catch (error) {
+        fail(error)
+        return
+      }
+      this.child = child
+      child.once("spawn", () => {
+        const pid = child.pid
+        if (pid === undefined) {
+          child.kill("SIGKILL")
+          fail(new Error("no pid after spawn"))
+          return
+        }
+        registerGroup(pid)
+        this.state = "open"
+        settleStart?.()
+        resolve()
+      })
+      child.on("error", (error) => {
+        if (this.state === "starting") {
+          // Failed to spawn (ENOENT, EACCES...): nothing runs, nothing to end.
+          child.stdin.destroy()
+          child.stdout.destroy()
+          child.stderr.destroy()
+          fail(error)
+          return
+        }
+        this.reportError(error)
+      })
+      child.on("exit", (code, signal) => this.handleExit({ code, signal }))
+
+      child.stdout.on("data", (chunk: Buffer) => this.handleStdout(chunk))
+      child.stdout.on("error", (error) => this.handlePipeError("stdout", error))
+      child.stdin.on("error", (error) => this.handlePipeError("stdin", error))
+      child.stderr.setEncoding("utf8")
+      child.stderr.on("data", (text: string) => this.handleStderr(text))
+      child.stderr.on("end", () => this.flushStderr())
+      child.stderr.on("error", (error) => this.handlePipeError("stderr", error))
+    })
+  }
+
+  /** Writes one message to the server's stdin; resolves once written (and drained, under backpressure). */
+  send(message: JSONRPCMessage): Promise<void> {
+    const stdin = this.child?.stdin
+    if (this.state !== "open" || stdin === undefined || !stdin.writable) {
+      return Promise.reject(new Error("Not connected"))
+    }
+    const json = serializeMessage(message)
+    return new Promise<void>((resolve, reject) => {
+      let written = false
+      let waitingForDrain = false
+      let settled = false
+      const settle = (error?: Error): void => {
+        if (settled) return
+        settled = true
+        stdin.off("drain", onDrain)
+        stdin.off("close", onClose)
+        if (error === undefined) resolve()
+        else reject(error)
+      }
+      const onDrain = (): void => {
+        waitingForDrain = false
+        if (written) settle()
+      }
+      const onClose = (): void => settle(new Error("Not connected"))
+      const flushed = stdin.write(json, (error) => {
+        if (error !== null && error !== undefined) {
+          settle(error)
+          return
+        }
+        written = true
+        if (!waitingForDrain) settle()
+      })
+      if (!flushed) {
+        waitingForDrain = true
+        stdin.on("drain", onDrain)
+        stdin.on("close", onClose)
+      }
+    })
+  }
+
+  /**
+   * Ends stdin, SIGTERMs the whole process group, waits for it to go (SIGKILL after the grace
+   * period) and calls `onclose`. Idempotent; rejects only if the group survived SIGKILL.
+   */
+  async close(): Promise<void> {
+    if (this.state === "new" || this.state === "closed") {
+      this.state = "closed"
+      this.notifyClose()
+      return
+    }
+    const error = await this.beginTeardown()
+    if (error !== undefined) throw error
+  }
+
+  private beginTeardown(): Promise<Error | undefined> {
+    this.teardown ??= this.runTeardown()
+    return this.teardown
+  }
+
+  private async runTeardown(): Promise<Error | undefined> {
+    // A start() still under way finishes first, so that there is a pid to end.
+    await this.startSettled
+    const child = this.child
+    const pgid = child?.pid
+    if (this.state === "closed" || child === undefined || pgid === undefined) {
+      this.state = "closed"
+      this.notifyClose()
+      return undefined
+    }
+    this.state = "closing"
+    if (!child.stdin.destroyed && !child.stdin.writableEnded) child.stdin.end()
+    const grace = this.options.killGracePeriodMs ?? DEFAULT_KILL_GRACE_PERIOD_MS
+    let failure: Error | undefined
+    try {
+      await killProcessGroup(pgid, grace)
+    } catch (error) {
+      failure = asError(error)
+    }
+    if (failure === undefined) await this.waitStdoutClosed(child)
+    child.stdin.destroy()
+    child.stdout.destroy()
+    child.stderr.destroy()
+    this.flushStderr()
+    this.readBuffer.clear()
+    this.state = "closed"
+    this.notifyClose()
+    return failure
+  }
+
+  private waitStdoutClosed(child: ChildProcessWithoutNullStreams): Promise<void> {
+    if (child.stdout.closed) return Promise.resolve()
+    return new Promise<void>((resolve) => {
+      const timer = setTimeout(done, STDOUT_DRAIN_WAIT_MS)
+      function done(): void {
+        clearTimeout(timer)
+        child.stdout.off("close", done)
+        resolve()
+      }
+      child.stdout.on("close", done)
+    })
+  }
+
+  private notifyClose(): void {
+    if (this.closeNotified) return
+    this.closeNotified = true
+    this.onclose?.()
+  }
+
+  private reportError(error: Error): void {
+    this.onerror?.(error)
+  }
+
+  private handleExit(exit: ProcessExit): void {
+    this.resolveExited(exit)
+    this.onexit?.(exit)
+    // When we are ending the server ourselves (close(), or after a failure already reported),
+    // its exit is what we asked for.
+    if (this.state !== "open") return
+    this.reportError(
+      new Error(`MCP server process "${this.options.command}" (pid ${String(this.pid)}) ${describeExit(exit)}`)
+    )
+    void this.endAfterFailure()
+  }
+
+  private handlePipeError(pipe: "stdin" | "stdout" | "stderr", error: Error): void {
+    // Once the server is being ended (by close() or after a failure already reported), broken
+    // pipes are the expected consequence of that, not news.
+    if (this.state !== "open") return
+    this.reportError(
+      new Error(`the ${pipe} pipe of MCP server "${this.options.command}" failed: ${error.message}`, { cause: error })
+    )
+    if (this.state === "open") void this.endAfterFailure()
+  }
+
+  /** Ends whatever remains of the group after a failure; the outcome goes to `onerror`. */
+  private async endAfterFailure(): Promise<void> {
+    const error = await this.beginTeardown()
+    if (error !== undefined) this.reportError(error)
+  }
+
+  private handleStdout(chunk: Buffer): void {
+    try {
+      this.readBuffer.append(chunk)
+    } catch (error) {
+      // The buffer overflowed (a line over the SDK's maximum): the stream cannot be resynchronised.
+      this.reportError(asError(error))
+      if (this.state === "open") void this.endAfterFailure()
+      return
+    }
+    for (;;) {
+      let message: JSONRPCMessage | null
+      try {
+        message = this.readBuffer.readMessage()
+      } catch (error) {
+        // One unparsable line; it has been consumed, the following ones may be fine.
+        this.reportError(asError(error))
+        continue
+      }
+      if (message === null) return
+      if (this.state === "closed") return
+      try {
+        this.onmessage?.(message)
+      } catch (error) {
+        this.reportError(asError(error))
+      }
+    }
+  }
+
+  private handleStderr(text: string): void {
+    const lines = (this.stderrPartial + text).split("\n")
+    this.stderrPartial = lines.pop() ?? ""
+    for (const line of lines) this.emitStderr(line)
+    if (this.stderrPartial.length > MAX_STDERR_LINE) {
+      this.emitStderr(this.stderrPartial)
+      this.stderrPartial = ""
+    }
+  }
+
+  private flushStderr(): void {
+    if (this.stderrPartial.length === 0) return
+    const rest = this.stderrPartial
+    this.stderrPartial = ""
+    this.emitStderr(rest)
+  }
+
+  private emitStderr(line: string): void {
+    const handler = this.options.onStderr
+    if (handler === undefined) return
+    try {
+      handler(line.endsWith("\r") ? line.slice(0, -1) : line)
+    } catch (error) {
+      this.reportError(asError(error))
+    }
+  }
+}

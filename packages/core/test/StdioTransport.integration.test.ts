@@ -1,0 +1,312 @@
+/**
+ * Integration tests of the process-group stdio transport under the real SDK `Client`, with real
+ * server processes: direct, behind `sh` and node wrappers, deaf to SIGTERM, killed, missing.
+ */
+import { execFile } from "node:child_process"
+import { mkdtemp, rm, writeFile } from "node:fs/promises"
+import { tmpdir } from "node:os"
+import { join } from "node:path"
+import { fileURLToPath, pathToFileURL } from "node:url"
+import { Client } from "@modelcontextprotocol/sdk/client/index.js"
+import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from "vitest"
+import { descendantsOf, processGroupAlive, waitFor } from "@mcp-pool/test-servers"
+import { ProcessGroupStdioTransport, type ProcessGroupStdioTransportOptions } from "../src/internal/stdioTransport.js"
+
+const sdkDir = fileURLToPath(new URL("../node_modules/@modelcontextprotocol/sdk/dist/esm/", import.meta.url))
+const everythingServer = fileURLToPath(
+  new URL("../node_modules/@modelcontextprotocol/server-everything/dist/index.js", import.meta.url)
+)
+const transportSource = fileURLToPath(new URL("../src/internal/stdioTransport.ts", import.meta.url))
+const sdkModule = (path: string): string => JSON.stringify(pathToFileURL(join(sdkDir, path)).href)
+
+/** A small MCP server: `echo` answers, `hang` never does; env switches make it deaf to SIGTERM or keep it alive without stdin. */
+const serverScript = `
+import { Server } from ${sdkModule("server/index.js")}
+import { StdioServerTransport } from ${sdkModule("server/stdio.js")}
+import { CallToolRequestSchema, ListToolsRequestSchema } from ${sdkModule("types.js")}
+
+if (process.env.IGNORE_TERM === "1") process.on("SIGTERM", () => process.stderr.write("ignoring SIGTERM\\n"))
+if (process.env.IGNORE_TERM === "1" || process.env.KEEP_ALIVE === "1") setInterval(() => {}, 60_000)
+
+const server = new Server({ name: "fixture", version: "1.0.0" }, { capabilities: { tools: {} } })
+server.setRequestHandler(ListToolsRequestSchema, async () => ({
+  tools: [
+    { name: "echo", inputSchema: { type: "object", properties: { text: { type: "string" } } } },
+    { name: "hang", inputSchema: { type: "object" } }
+  ]
+}))
+server.setRequestHandler(CallToolRequestSchema, async (request) => {
+  if (request.params.name === "hang") {
+    process.stderr.write("hang started\\n")
+    return new Promise(() => {})
+  }
+  return { content: [{ type: "text", text: String(request.params.arguments?.text) }] }
+})
+process.stderr.write("fixture stderr one\\nfixture stderr ")
+process.stderr.write("two\\r\\n")
+await server.connect(new StdioServerTransport())
+`
+
+/** A node wrapper that runs the server (argv[2]) as its child on the same stdio, like npx does. */
+const wrapperScript = `
+import { spawn } from "node:child_process"
+const child = spawn(process.execPath, [process.argv[2]], { stdio: "inherit" })
+child.on("exit", (code) => process.exit(code ?? 1))
+`
+
+/** A host that starts a transport (server behind sh) and exits without closing it. */
+const hostScript = (serverPath: string): string => `
+import { ProcessGroupStdioTransport } from ${JSON.stringify(pathToFileURL(transportSource).href)}
+const transport = new ProcessGroupStdioTransport({
+  command: "sh",
+  args: ["-c", '"$NODE" "$SERVER"; true'],
+  env: { NODE: process.execPath, SERVER: ${JSON.stringify(serverPath)}, KEEP_ALIVE: "1" }
+})
+await transport.start()
+process.stdout.write(JSON.stringify({ pid: transport.pid }) + "\\n")
+process.exit(0)
+`
+
+let dir = ""
+let serverPath = ""
+let wrapperPath = ""
+let hostPath = ""
+
+beforeAll(async () => {
+  dir = await mkdtemp(join(tmpdir(), "mcp-pool-stdio-"))
+  serverPath = join(dir, "server.mjs")
+  wrapperPath = join(dir, "wrapper.mjs")
+  hostPath = join(dir, "host.mjs")
+  await writeFile(serverPath, serverScript)
+  await writeFile(wrapperPath, wrapperScript)
+  await writeFile(hostPath, hostScript(serverPath))
+})
+
+afterAll(async () => {
+  await rm(dir, { recursive: true, force: true })
+})
+
+/** Everything a test opened, closed (and, failing that, killed) after it. */
+const transports: Array<ProcessGroupStdioTransport> = []
+const clients: Array<Client> = []
+const strayGroups: Array<number> = []
+
+const killGroup = (pgid: number): void => {
+  try {
+    process.kill(-pgid, "SIGKILL")
+  } catch (error) {
+    if (!(error instanceof Error && "code" in error && error.code === "ESRCH")) throw error
+  }
+}
+
+afterEach(async () => {
+  const opened = transports.splice(0)
+  try {
+    await Promise.all(clients.splice(0).map((client) => client.close()))
+    await Promise.all(opened.map((transport) => transport.close()))
+  } finally {
+    // A safety net for failed tests: whatever a test started must not outlive it.
+    for (const transport of opened) if (transport.pid !== undefined) strayGroups.push(transport.pid)
+    for (const pgid of strayGroups.splice(0)) if (processGroupAlive(pgid)) killGroup(pgid)
+  }
+  expect(await descendantsOf(process.pid)).toEqual([])
+})
+
+const makeTransport = (options: ProcessGroupStdioTransportOptions): ProcessGroupStdioTransport => {
+  const transport = new ProcessGroupStdioTransport(options)
+  transports.push(transport)
+  return transport
+}
+
+const connect = async (transport: ProcessGroupStdioTransport): Promise<Client> => {
+  const client = new Client({ name: "stdio-transport-test", version: "0.0.0" }, { capabilities: {} })
+  clients.push(client)
+  await client.connect(transport)
+  return client
+}
+
+/** Installs a transport's callbacks (the SDK's transport API is callback properties, not events). */
+const listen = (
+  transport: ProcessGroupStdioTransport,
+  callbacks: Pick<ProcessGroupStdioTransport, "onclose" | "onerror" | "onexit">
+): void => {
+  Object.assign(transport, callbacks)
+}
+
+const pidOf = (transport: ProcessGroupStdioTransport): number => {
+  const pid = transport.pid
+  if (pid === undefined) throw new Error("the transport has no pid")
+  return pid
+}
+
+const textOf = (result: object): string => {
+  const content: unknown = "content" in result ? result.content : undefined
+  if (!Array.isArray(content)) return ""
+  const first: unknown = content[0]
+  return typeof first === "object" && first !== null && "text" in first ? String(first.text) : ""
+}
+
+/** Closes a client and returns how long its transport took. */
+const timedClose = async (client: Client): Promise<number> => {
+  const started = performance.now()
+  await client.close()
+  return performance.now() - started
+}
+
+/** Asserts that nothing of the group and nothing below us remains. */
+const expectAllGone = async (pgid: number): Promise<void> => {
+  expect(processGroupAlive(pgid)).toBe(false)
+  expect(await descendantsOf(process.pid)).toEqual([])
+}
+
+describe("ProcessGroupStdioTransport", () => {
+  it("carries a session with the everything server and closes its group promptly", async () => {
+    const transport = makeTransport({ command: process.execPath, args: [everythingServer, "stdio"] })
+    const client = await connect(transport)
+    const pgid = pidOf(transport)
+    const { tools } = await client.listTools()
+    expect(tools.map((tool) => tool.name)).toContain("echo")
+    const result = await client.callTool({ name: "echo", arguments: { message: "hello pool" } })
+    expect(textOf(result)).toContain("hello pool")
+    expect(processGroupAlive(pgid)).toBe(true)
+
+    const elapsed = await timedClose(client)
+    expect(elapsed).toBeLessThan(500)
+    const exit = await transport.exited
+    expect(exit.code !== null || exit.signal !== null).toBe(true)
+    await expectAllGone(pgid)
+  })
+
+  it.each([
+    { name: "sh -c (sh stays the parent)", command: "sh", args: () => ["-c", '"$NODE" "$SERVER"; true'] },
+    { name: "a node wrapper", command: process.execPath, args: () => [wrapperPath, serverPath] }
+  ])("ends the grandchild server started through $name", async ({ command, args }) => {
+    const transport = makeTransport({
+      command,
+      args: args(),
+      env: { NODE: process.execPath, SERVER: serverPath, KEEP_ALIVE: "1" }
+    })
+    const client = await connect(transport)
+    const pgid = pidOf(transport)
+    const below = await descendantsOf(process.pid)
+    const server = below.find((info) => info.ppid === pgid)
+    expect(server?.command).toContain(serverPath)
+    expect(server?.pgid).toBe(pgid)
+    expect(textOf(await client.callTool({ name: "echo", arguments: { text: "via wrapper" } }))).toBe("via wrapper")
+
+    const elapsed = await timedClose(client)
+    expect(elapsed).toBeLessThan(500)
+    await expectAllGone(pgid)
+  })
+
+  it.each([
+    { name: "a node server", command: process.execPath, args: () => [serverPath] },
+    { name: "sh with trap '' TERM", command: "sh", args: () => ["-c", `trap '' TERM; "$NODE" "$SERVER"; true`] }
+  ])("escalates to SIGKILL after the grace period for $name deaf to SIGTERM", async ({ command, args }) => {
+    const transport = makeTransport({
+      command,
+      args: args(),
+      env: { NODE: process.execPath, SERVER: serverPath, IGNORE_TERM: "1" },
+      killGracePeriodMs: 200
+    })
+    const client = await connect(transport)
+    const pgid = pidOf(transport)
+    expect(textOf(await client.callTool({ name: "echo", arguments: { text: "deaf" } }))).toBe("deaf")
+
+    const elapsed = await timedClose(client)
+    expect(elapsed).toBeGreaterThanOrEqual(190)
+    expect(elapsed).toBeLessThan(1_000)
+    await expect(transport.exited).resolves.toMatchObject({ signal: "SIGKILL" })
+    await expectAllGone(pgid)
+  })
+
+  it("rejects start() for a command that does not exist, naming it", async () => {
+    const command = "mcp-pool-no-such-command-7f3a"
+    const transport = makeTransport({ command })
+    const closed = vi.fn()
+    listen(transport, { onclose: closed })
+    await expect(transport.start()).rejects.toThrow(command)
+    expect(transport.pid).toBeUndefined()
+    await expect(transport.exited).resolves.toEqual({ code: null, signal: null })
+    await expect(transport.send({ jsonrpc: "2.0", method: "ping", id: 1 })).rejects.toThrow("Not connected")
+    await transport.close()
+    await transport.close()
+    expect(closed).toHaveBeenCalledTimes(1)
+    expect(await descendantsOf(process.pid)).toEqual([])
+
+    const viaClient = new Client({ name: "stdio-transport-test", version: "0.0.0" }, { capabilities: {} })
+    await expect(viaClient.connect(makeTransport({ command }))).rejects.toThrow(command)
+  })
+
+  it.each([
+    { name: "the server", command: process.execPath, args: () => [serverPath] },
+    { name: "the sh wrapper, leaving its child", command: "sh", args: () => ["-c", '"$NODE" "$SERVER"; true'] }
+  ])("reports $name killed from outside and fails the request in flight", async ({ command, args }) => {
+    const stderr: Array<string> = []
+    const transport = makeTransport({
+      command,
+      args: args(),
+      env: { NODE: process.execPath, SERVER: serverPath, KEEP_ALIVE: "1" },
+      onStderr: (line) => stderr.push(line)
+    })
+    const errors: Array<Error> = []
+    const closed = vi.fn()
+    const exits = vi.fn()
+    listen(transport, { onerror: (error) => errors.push(error), onclose: closed, onexit: exits })
+    const client = await connect(transport)
+    const pgid = pidOf(transport)
+
+    const inFlight = client.callTool({ name: "hang", arguments: {} })
+    await waitFor(() => stderr.includes("hang started"), 5_000)
+    process.kill(pgid, "SIGKILL")
+
+    await expect(inFlight).rejects.toThrow(/Connection closed/)
+    await waitFor(() => closed.mock.calls.length > 0, 5_000)
+    expect(closed).toHaveBeenCalledTimes(1)
+    expect(exits).toHaveBeenCalledWith({ code: null, signal: "SIGKILL" })
+    expect(errors.map((error) => error.message)).toContainEqual(
+      expect.stringMatching(/server process .* killed by SIGKILL/)
+    )
+    await expectAllGone(pgid)
+    await expect(client.listTools()).rejects.toThrow()
+    await transport.close()
+    expect(closed).toHaveBeenCalledTimes(1)
+  })
+
+  it("hands stderr lines to onStderr and never to our stderr", async () => {
+    const write = vi.spyOn(process.stderr, "write")
+    try {
+      const lines: Array<string> = []
+      const transport = makeTransport({
+        command: process.execPath,
+        args: [serverPath],
+        onStderr: (line) => lines.push(line)
+      })
+      const client = await connect(transport)
+      await waitFor(() => lines.length >= 2, 5_000)
+      expect(lines.slice(0, 2)).toEqual(["fixture stderr one", "fixture stderr two"])
+      await client.close()
+      const written = write.mock.calls.map((call) => String(call[0])).join("")
+      expect(written).not.toContain("fixture stderr")
+    } finally {
+      write.mockRestore()
+    }
+  })
+
+  it("SIGKILLs the groups still open when the host process exits", async () => {
+    const output = await new Promise<string>((resolve, reject) => {
+      execFile(process.execPath, [hostPath], { timeout: 10_000 }, (error, stdout) => {
+        if (error === null) resolve(stdout)
+        else reject(error)
+      })
+    })
+    const parsed: unknown = JSON.parse(output)
+    const pgid = typeof parsed === "object" && parsed !== null && "pid" in parsed ? Number(parsed.pid) : NaN
+    expect(Number.isInteger(pgid)).toBe(true)
+    strayGroups.push(pgid)
+    await waitFor(() => !processGroupAlive(pgid), 2_000)
+    // The host is gone, so its orphans would hang below init: look at the whole table.
+    const everything = await descendantsOf(1)
+    expect(everything.filter((info) => info.pgid === pgid || info.command.includes(serverPath))).toEqual([])
+  })
+})

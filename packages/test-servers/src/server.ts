@@ -1,0 +1,259 @@
+/**
+ * The fixture MCP server: an SDK `McpServer` with tools, resources, prompts and completions that
+ * exercise the paths a connection pool must handle (slow calls, progress, errors, crashes, `_meta`).
+ */
+import { McpServer, ResourceTemplate } from "@modelcontextprotocol/sdk/server/mcp.js"
+import { completable } from "@modelcontextprotocol/sdk/server/completable.js"
+import { CallToolRequestSchema, CallToolResultSchema } from "@modelcontextprotocol/sdk/types.js"
+import type { CallToolResult } from "@modelcontextprotocol/sdk/types.js"
+import * as z from "zod"
+
+/** The JSON-RPC error code the `fail` tool answers with unless the call passes its own `code`. */
+export const FAIL_ERROR_CODE = -32050
+
+/** Options for {@link createFixtureServer}. */
+export interface FixtureServerOptions {
+  /** The server name reported in the initialize result; defaults to `mcp-pool-fixture`. */
+  readonly name?: string
+  /**
+   * What the `crash` tool does, given the exit code; defaults to `process.exit`. An in-process server
+   * passes a function that drops the session instead, so a crash does not kill the host process.
+   */
+  readonly onCrash?: (code: number) => void
+}
+
+/** The names of the tools the fixture server registers, in registration order. */
+export const fixtureToolNames = [
+  "echo",
+  "add",
+  "cpu",
+  "sleep",
+  "fail",
+  "tool_error",
+  "crash",
+  "echo_meta",
+  "pid"
+] as const
+
+const itemIds = ["1", "2", "3"]
+const promptNames = ["alice", "bob"]
+
+/** An error carrying a JSON-RPC code; the SDK's protocol layer sends `code` and `message` as they are. */
+class JsonRpcError extends Error {
+  readonly code: number
+  constructor(code: number, message: string) {
+    super(message)
+    this.name = "JsonRpcError"
+    this.code = code
+  }
+}
+
+const text = (value: string): CallToolResult => ({ content: [{ type: "text", text: value }] })
+
+/** Burns `ms` milliseconds of this process's CPU time (user + system) in a busy loop. */
+const burnCpu = (ms: number): void => {
+  const start = process.cpuUsage()
+  let sink = 0
+  for (;;) {
+    for (let i = 0; i < 10_000; i++) sink = (sink + i * 31) % 1_000_003
+    const used = process.cpuUsage(start)
+    if ((used.user + used.system) / 1000 >= ms) break
+  }
+  if (sink < 0) throw new Error("unreachable")
+}
+
+/** Waits `ms` milliseconds, rejecting as soon as `signal` aborts. */
+const delay = (ms: number, signal: AbortSignal): Promise<void> =>
+  new Promise((resolve, reject) => {
+    if (signal.aborted) {
+      reject(signal.reason)
+      return
+    }
+    const onAbort = (): void => {
+      clearTimeout(timer)
+      reject(signal.reason)
+    }
+    const timer = setTimeout(() => {
+      signal.removeEventListener("abort", onAbort)
+      resolve()
+    }, ms)
+    signal.addEventListener("abort", onAbort, { once: true })
+  })
+
+type RequestHandler = (request: unknown, extra: unknown) => Promise<unknown>
+
+const isRequestHandler = (value: unknown): value is RequestHandler => typeof value === "function"
+
+/**
+ * `McpServer` turns every error thrown by a tool callback (an `McpError` included, except code -32042)
+ * into an `isError` tool result. To make `fail` answer with a real JSON-RPC error, the `tools/call`
+ * handler `McpServer` installed is wrapped: `fail` throws an error carrying a code, which the protocol
+ * layer sends as the JSON-RPC error; every other call goes to `McpServer`'s own handler.
+ */
+const answerFailWithJsonRpcError = (mcp: McpServer): void => {
+  const handlers: unknown = Reflect.get(mcp.server, "_requestHandlers")
+  const original: unknown = handlers instanceof Map ? handlers.get("tools/call") : undefined
+  if (!isRequestHandler(original)) {
+    throw new Error("mcp-pool fixture: cannot find McpServer's tools/call handler (SDK internals changed?)")
+  }
+  mcp.server.setRequestHandler(CallToolRequestSchema, async (request, extra) => {
+    if (request.params.name === "fail") {
+      const args = request.params.arguments ?? {}
+      const message = typeof args["message"] === "string" ? args["message"] : "fixture failure"
+      const code =
+        typeof args["code"] === "number" && Number.isSafeInteger(args["code"]) ? args["code"] : FAIL_ERROR_CODE
+      throw new JsonRpcError(code, message)
+    }
+    return CallToolResultSchema.parse(await original(request, extra))
+  })
+}
+
+/** Creates a fixture `McpServer` (not yet connected) with every fixture tool, resource and prompt registered. */
+export const createFixtureServer = (options: FixtureServerOptions = {}): McpServer => {
+  const mcp = new McpServer(
+    { name: options.name ?? "mcp-pool-fixture", version: "1.0.0" },
+    { capabilities: { tools: {}, resources: {}, prompts: {}, completions: {} } }
+  )
+
+  mcp.registerTool(
+    "echo",
+    { description: "Returns the given text.", inputSchema: { text: z.string() } },
+    ({ text: value }) => text(value)
+  )
+
+  mcp.registerTool(
+    "add",
+    {
+      description: "Adds two numbers; answers with text and structuredContent {sum}.",
+      inputSchema: { a: z.number(), b: z.number() },
+      outputSchema: { sum: z.number() }
+    },
+    ({ a, b }) => ({ content: [{ type: "text", text: String(a + b) }], structuredContent: { sum: a + b } })
+  )
+
+  mcp.registerTool(
+    "cpu",
+    {
+      description: "Burns the given milliseconds of CPU time in a busy loop (blocks this server process).",
+      inputSchema: { ms: z.number().nonnegative() }
+    },
+    ({ ms }) => {
+      burnCpu(ms)
+      return text(`burned ${ms} ms`)
+    }
+  )
+
+  mcp.registerTool(
+    "sleep",
+    {
+      description:
+        "Waits the given milliseconds (cancellable); sends progress every progressIntervalMs if the request has a progressToken.",
+      inputSchema: { ms: z.number().nonnegative(), progressIntervalMs: z.number().positive().optional() }
+    },
+    async ({ ms, progressIntervalMs }, extra) => {
+      const { _meta: requestMeta } = extra
+      const progressToken = requestMeta?.progressToken
+      let ticker: NodeJS.Timeout | undefined
+      if (progressIntervalMs !== undefined && progressToken !== undefined) {
+        const started = Date.now()
+        ticker = setInterval(() => {
+          const progress = Math.min(Date.now() - started, ms)
+          extra
+            .sendNotification({
+              method: "notifications/progress",
+              params: { progressToken, progress, total: ms, message: `slept ${progress} of ${ms} ms` }
+            })
+            .catch(() => {})
+        }, progressIntervalMs)
+      }
+      try {
+        await delay(ms, extra.signal)
+      } finally {
+        if (ticker !== undefined) clearInterval(ticker)
+      }
+      return text(`slept ${ms} ms`)
+    }
+  )
+
+  mcp.registerTool(
+    "fail",
+    {
+      description: `Answers with a JSON-RPC error (code ${FAIL_ERROR_CODE} unless \`code\` is given), not a tool result.`,
+      inputSchema: { message: z.string().optional(), code: z.number().int().optional() }
+    },
+    ({ message, code }) => {
+      // Only reached if the tools/call wrapper is bypassed; McpServer would turn this into an isError result.
+      throw new JsonRpcError(code ?? FAIL_ERROR_CODE, message ?? "fixture failure")
+    }
+  )
+
+  mcp.registerTool(
+    "tool_error",
+    { description: "Returns a tool result with isError: true.", inputSchema: { message: z.string().optional() } },
+    ({ message }) => ({ isError: true, content: [{ type: "text", text: message ?? "fixture tool error" }] })
+  )
+
+  mcp.registerTool(
+    "crash",
+    {
+      description: "Exits the server process at once with the given code (default 1), without answering.",
+      inputSchema: { code: z.number().int().optional() }
+    },
+    async ({ code }, extra) => {
+      const crash = options.onCrash ?? ((exitCode: number) => process.exit(exitCode))
+      crash(code ?? 1)
+      // Never answers: an in-process crash closes the session, which aborts this request.
+      return await new Promise<CallToolResult>((_resolve, reject) => {
+        extra.signal.addEventListener("abort", () => reject(new Error("crashed")), { once: true })
+      })
+    }
+  )
+
+  mcp.registerTool(
+    "echo_meta",
+    { description: "Returns the request's _meta as JSON text and as structuredContent {meta}." },
+    (extra) => {
+      const { _meta: requestMeta } = extra
+      const meta: Record<string, unknown> = { ...requestMeta }
+      return { content: [{ type: "text", text: JSON.stringify(meta) }], structuredContent: { meta } }
+    }
+  )
+
+  mcp.registerTool("pid", { description: "Returns the server's process id." }, () => text(String(process.pid)))
+
+  mcp.registerResource(
+    "greeting",
+    "fixture://greeting",
+    { description: "A fixed greeting.", mimeType: "text/plain" },
+    (uri) => ({ contents: [{ uri: uri.href, mimeType: "text/plain", text: "hello" }] })
+  )
+
+  mcp.registerResource(
+    "item",
+    new ResourceTemplate("fixture://items/{id}", {
+      list: () => ({
+        resources: itemIds.map((id) => ({ uri: `fixture://items/${id}`, name: `item ${id}`, mimeType: "text/plain" }))
+      }),
+      complete: { id: (value) => itemIds.filter((id) => id.startsWith(value)) }
+    }),
+    { description: "Items by id (1, 2, 3).", mimeType: "text/plain" },
+    (uri, variables) => {
+      const id = variables["id"]
+      return { contents: [{ uri: uri.href, mimeType: "text/plain", text: `item ${String(id)}` }] }
+    }
+  )
+
+  mcp.registerPrompt(
+    "greet",
+    {
+      description: "Greets someone by name.",
+      argsSchema: { name: completable(z.string(), (value) => promptNames.filter((name) => name.startsWith(value))) }
+    },
+    ({ name }) => ({
+      messages: [{ role: "user", content: { type: "text", text: `Please greet ${name}.` } }]
+    })
+  )
+
+  answerFailWithJsonRpcError(mcp)
+  return mcp
+}
