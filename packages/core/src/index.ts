@@ -1,6 +1,32 @@
 /**
- * mcp-pool: pools of live MCP client connections, one pool per configured server.
+ * mcp-pool: pools of live MCP client connections, one pool per configured server, with a
+ * Promise front door for code that does not use Effect.
  *
  * @since 0.1.0
  */
+export * as Connection from "./Connection.js"
 export * as Errors from "./Errors.js"
+export * as MCPConnectionManager from "./MCPConnectionManager.js"
+export * as MCPConnectionPool from "./MCPConnectionPool.js"
+export * as Metrics from "./Metrics.js"
+export * as PoolConfig from "./PoolConfig.js"
+export * as PooledMCPTools from "./PooledMCPTools.js"
+export * as ServerConfig from "./ServerConfig.js"
+
+export {
+  MCPCircuitOpen,
+  MCPConfigError,
+  MCPConnectionError,
+  MCPHealthCheckError,
+  MCPPoolExhausted,
+  MCPRequestError,
+  MCPServerNotFound,
+  MCPTimeout
+} from "./Errors.js"
+export type { McpConnectionManager, PoolDetails } from "./PromiseApi.js"
+export {
+  createMcpConnectionManager,
+  createPooledMcpTools,
+  getMcpConnectionManager,
+  shutdownMcpConnectionManager
+} from "./PromiseApi.js"

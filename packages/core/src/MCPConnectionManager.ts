@@ -1,0 +1,290 @@
+/**
+ * The service that owns one pool per configured MCP server: built as a `Layer` from a
+ * config file, an inline config or the environment, and shut down with its scope.
+ *
+ * @since 0.1.0
+ */
+import type { Client } from "@modelcontextprotocol/sdk/client/index.js"
+import * as Config from "effect/Config"
+import * as Context from "effect/Context"
+import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
+import * as Layer from "effect/Layer"
+import * as Option from "effect/Option"
+import * as Result from "effect/Result"
+import * as Scope from "effect/Scope"
+import type { Connection } from "./Connection.js"
+import { MCPConfigError, type MCPConnectionError, type MCPPoolExhausted, MCPServerNotFound } from "./Errors.js"
+import * as MCPConnectionPool from "./MCPConnectionPool.js"
+import * as PoolConfig from "./PoolConfig.js"
+import * as PooledMCPTools from "./PooledMCPTools.js"
+import * as ServerConfig from "./ServerConfig.js"
+
+/**
+ * Where the manager finds its servers and defaults.
+ *
+ * - `servers`: entries in the `.mcp.json` shape (`{ name: { command, args, env } }` or
+ *   `{ name: { type: "http", url, headers } }`), used instead of a file.
+ * - `configPath`: a `.mcp.json` (or VS Code `mcp.json`) file.
+ * - neither: `MCP_CONFIG_PATH`, else `./.mcp.json`.
+ * - `defaults`: pool settings for every server, over the built-in defaults and the
+ *   `MCP_POOL_*` environment variables, under each server's `"pool"` block.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface ManagerOptions {
+  readonly configPath?: string | undefined
+  readonly servers?: Readonly<Record<string, unknown>> | undefined
+  readonly defaults?: PoolConfig.PoolConfigInput | undefined
+  /** Wait for every pool's `minConnections` before the manager is ready (default `true`). */
+  readonly warmUp?: boolean | undefined
+}
+
+/**
+ * What the manager tells of one configured server.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface ServerInfo {
+  readonly name: string
+  readonly transport: ServerConfig.ServerConfig["transport"]
+  readonly pooled: boolean
+}
+
+/**
+ * The manager's operations.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Service {
+  /** The configured servers. */
+  readonly servers: () => ReadonlyArray<ServerInfo>
+  /** The pool of a server. */
+  readonly pool: (name: string) => Effect.Effect<MCPConnectionPool.MCPConnectionPool, MCPServerNotFound>
+  /** Every pool, in configuration order. */
+  readonly pools: () => ReadonlyArray<MCPConnectionPool.MCPConnectionPool>
+  /** A `Client` look-alike whose every call borrows a connection of the server's pool. */
+  readonly getMcpTools: (name: string) => Effect.Effect<PooledMCPTools.PooledMCPTools, MCPServerNotFound>
+  /**
+   * Pins one connection for the whole of `f`, for stateful sessions (several calls that
+   * must reach the same server process or HTTP session).
+   */
+  readonly withConnection: <A, E, R>(
+    name: string,
+    f: (client: Client, connection: Connection) => Effect.Effect<A, E, R>
+  ) => Effect.Effect<A, E | MCPServerNotFound | MCPConnectionError | MCPPoolExhausted, R>
+  /** Pins one connection until the scope closes. */
+  readonly lease: (
+    name: string
+  ) => Effect.Effect<Connection, MCPServerNotFound | MCPConnectionError | MCPPoolExhausted, Scope.Scope>
+  /**
+   * Changes a server's pool settings (the highest precedence). The pool is rebuilt with the
+   * new settings; the old one finishes the calls it is serving, then closes.
+   */
+  readonly configureServerPool: (
+    name: string,
+    config: PoolConfig.PoolConfigInput
+  ) => Effect.Effect<void, MCPConfigError | MCPServerNotFound>
+  /** A snapshot of every pool. */
+  readonly stats: () => ReadonlyArray<MCPConnectionPool.Snapshot>
+  /** The defaults every pool starts from (built-in < environment < `defaults` option). */
+  readonly defaults: PoolConfig.PoolConfig
+  /** The configuration, with every secret (env values, header values, URL credentials) redacted. */
+  readonly config: () => RedactedConfig
+}
+
+/**
+ * The configuration as the monitoring API shows it: no secret in it.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface RedactedConfig {
+  readonly defaults: Record<string, number | string>
+  readonly servers: Record<
+    string,
+    ReturnType<typeof ServerConfig.redact> & { readonly pool_config: Record<string, number | string> }
+  >
+}
+
+/**
+ * The connection manager service.
+ *
+ * @since 0.1.0
+ * @category services
+ */
+export class MCPConnectionManager extends Context.Service<MCPConnectionManager, Service>()(
+  "@mcp-pool/core/MCPConnectionManager"
+) {
+  /**
+   * A layer that builds the manager from options and closes every pool (and every server
+   * process) when its scope closes.
+   */
+  static readonly layer = (options: ManagerOptions = {}): Layer.Layer<MCPConnectionManager, MCPConfigError> =>
+    Layer.effect(MCPConnectionManager, make(options))
+
+  /**
+   * A layer that reads the config file path from `MCP_CONFIG_PATH` through effect `Config`
+   * (default `./.mcp.json`), and pool defaults from the `MCP_POOL_*` variables.
+   */
+  static readonly layerConfig = (
+    configPath: Config.Config<Option.Option<string>> = Config.option(Config.String("MCP_CONFIG_PATH"))
+  ): Layer.Layer<MCPConnectionManager, MCPConfigError> =>
+    Layer.effect(
+      MCPConnectionManager,
+      Effect.flatMap(
+        Effect.mapError(
+          configPath,
+          (error) =>
+            new MCPConfigError({
+              serverName: undefined,
+              source: "environment variable MCP_CONFIG_PATH",
+              path: "",
+              rule: String(error)
+            })
+        ),
+        (path) => make({ configPath: Option.getOrElse(path, () => "./.mcp.json") })
+      )
+    )
+}
+
+const toEffect = <A>(result: Result.Result<A, MCPConfigError>): Effect.Effect<A, MCPConfigError> =>
+  Effect.fromResult(result)
+
+const loadServers = (
+  options: ManagerOptions
+): Effect.Effect<ReadonlyArray<ServerConfig.ServerConfig>, MCPConfigError> => {
+  const env = process.env
+  if (options.servers !== undefined) {
+    return toEffect(ServerConfig.fromEntries(options.servers, { source: "options.servers", env }))
+  }
+  return ServerConfig.loadFile(options.configPath ?? ServerConfig.defaultConfigPath(env, process.cwd()), env)
+}
+
+interface Entry {
+  readonly server: ServerConfig.ServerConfig
+  overrides: PoolConfig.PoolConfigInput
+  pool: MCPConnectionPool.MCPConnectionPool
+  scope: Scope.Closeable
+}
+
+/**
+ * Builds the manager: reads the configuration, validates every pool's settings (failing
+ * with `MCPConfigError` before anything starts), opens the pools in parallel, and
+ * registers their shutdown (in parallel) with the current scope.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const make = (options: ManagerOptions = {}): Effect.Effect<Service, MCPConfigError, Scope.Scope> =>
+  Effect.gen(function* () {
+    const servers = yield* loadServers(options)
+    const fromEnv = yield* PoolConfig.fromEnv
+    const defaultsInput =
+      options.defaults === undefined
+        ? {}
+        : yield* toEffect(PoolConfig.validateInput(options.defaults, { source: "options.defaults", path: "defaults" }))
+    const defaults = yield* toEffect(
+      PoolConfig.resolve([fromEnv, defaultsInput], { source: "options.defaults", path: "defaults" })
+    )
+    const resolveFor = (server: ServerConfig.ServerConfig, overrides: PoolConfig.PoolConfigInput) =>
+      toEffect(
+        PoolConfig.resolve([fromEnv, defaultsInput, server.pool, overrides], {
+          source: "the configuration",
+          path: `${server.name}.pool`,
+          serverName: server.name
+        })
+      )
+    // Validate every server before starting any, so a bad entry starts nothing.
+    const configs = yield* Effect.forEach(servers, (server) => resolveFor(server, {}))
+
+    const managerScope = yield* Effect.scope
+    const entries = new Map<string, Entry>()
+
+    const startPool = (server: ServerConfig.ServerConfig, config: PoolConfig.PoolConfig) =>
+      Effect.gen(function* () {
+        const scope = yield* Scope.make()
+        const pool = yield* MCPConnectionPool.make({ server, config }).pipe(Scope.provide(scope))
+        return { pool, scope }
+      })
+
+    yield* Effect.forEach(
+      servers,
+      (server, index) =>
+        Effect.map(startPool(server, configs[index] ?? defaults), ({ pool, scope }) => {
+          entries.set(server.name, { server, overrides: {}, pool, scope })
+        }),
+      { discard: true }
+    )
+    // Close every pool in parallel when the manager's scope closes.
+    yield* Scope.addFinalizer(
+      managerScope,
+      Effect.suspend(() =>
+        Effect.forEach(entries.values(), (entry) => Scope.close(entry.scope, Exit.void), {
+          concurrency: "unbounded",
+          discard: true
+        })
+      )
+    )
+    if (options.warmUp !== false) {
+      yield* Effect.forEach(entries.values(), (entry) => entry.pool.warmUp, { concurrency: "unbounded", discard: true })
+    }
+
+    const notFound = (name: string) =>
+      new MCPServerNotFound({ serverName: name, knownServers: Array.from(entries.keys()) })
+    const pool = (name: string): Effect.Effect<MCPConnectionPool.MCPConnectionPool, MCPServerNotFound> =>
+      Effect.suspend(() => {
+        const entry = entries.get(name)
+        return entry === undefined ? Effect.fail(notFound(name)) : Effect.succeed(entry.pool)
+      })
+
+    const configureServerPool = (name: string, input: PoolConfig.PoolConfigInput) =>
+      Effect.gen(function* () {
+        const entry = entries.get(name)
+        if (entry === undefined) return yield* notFound(name)
+        const validated = yield* toEffect(
+          PoolConfig.validateInput(input, { source: "configureServerPool", path: name, serverName: name })
+        )
+        const overrides = { ...entry.overrides, ...validated }
+        const config = yield* resolveFor(entry.server, overrides)
+        const started = yield* startPool(entry.server, config)
+        const previous = entry.scope
+        entry.overrides = overrides
+        entry.pool = started.pool
+        entry.scope = started.scope
+        // The old pool finishes what it is serving, then closes, without holding the caller.
+        yield* Effect.forkIn(Scope.close(previous, Exit.void), managerScope)
+      })
+
+    const service: Service = {
+      servers: () =>
+        Array.from(entries.values(), (entry) => ({
+          name: entry.server.name,
+          transport: entry.server.transport,
+          pooled: true
+        })),
+      pool,
+      pools: () => Array.from(entries.values(), (entry) => entry.pool),
+      getMcpTools: (name) =>
+        entries.has(name) ? Effect.succeed(PooledMCPTools.make(name, pool(name))) : Effect.fail(notFound(name)),
+      withConnection: (name, f) =>
+        Effect.flatMap(pool(name), (p) => p.withConnection((connection) => f(connection.client, connection))),
+      lease: (name) => Effect.flatMap(pool(name), (p) => p.lease),
+      configureServerPool,
+      stats: () => Array.from(entries.values(), (entry) => entry.pool.snapshot()),
+      defaults,
+      config: () => ({
+        defaults: PoolConfig.toSnakeCase(defaults),
+        servers: Object.fromEntries(
+          Array.from(entries.values(), (entry) => [
+            entry.server.name,
+            { ...ServerConfig.redact(entry.server), pool_config: PoolConfig.toSnakeCase(entry.pool.config) }
+          ])
+        )
+      })
+    }
+    return service
+  })

@@ -1,0 +1,489 @@
+/**
+ * A pool of live connections to one MCP server, on effect's `Pool`: min/max size, idle
+ * expiry, per-connection concurrency, acquire and request timeouts, safe retries, fallback.
+ *
+ * @since 0.1.0
+ */
+import type { Client } from "@modelcontextprotocol/sdk/client/index.js"
+import type { RequestOptions } from "@modelcontextprotocol/sdk/shared/protocol.js"
+import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
+import * as Pool from "effect/Pool"
+import * as Schedule from "effect/Schedule"
+import * as Scope from "effect/Scope"
+import * as Connection from "./Connection.js"
+import { type MCPCallError, MCPConnectionError, MCPPoolExhausted } from "./Errors.js"
+import { classify } from "./internal/classify.js"
+import type { PoolConfig } from "./PoolConfig.js"
+import type { ServerConfig } from "./ServerConfig.js"
+
+/**
+ * The most requests ever put in flight on one SDK client at once, whatever
+ * `maxConcurrentRequestsPerConnection` says; the rest wait in the pool.
+ *
+ * @since 0.1.0
+ * @category constants
+ */
+export const MAX_IN_FLIGHT_PER_CONNECTION = 256
+
+/**
+ * Describes one request for counting, timeouts and the retry decision.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface RequestInfo {
+  /** The MCP method, e.g. `tools/call`. */
+  readonly method: string
+  /** Whether running the request twice is harmless. Reads are; a tool call is not unless the caller says so. */
+  readonly idempotent: boolean
+}
+
+/**
+ * The request options the pool hands to the SDK: abort signal, timeout and progress reset.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type SdkRequestOptions = RequestOptions
+
+/**
+ * Counters of a pool since it started.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Counters {
+  /** Acquisitions served by a connection that already existed. */
+  hits: number
+  /** Acquisitions served by a connection opened for them. */
+  misses: number
+  /** Calls made through the pool. */
+  requests: number
+  /** Calls that ended in an error (after retries and fallback). */
+  errors: number
+  /** Connection-level failures: failed connects, dead transports, exited processes. */
+  connectionErrors: number
+  /** Calls that exceeded `requestTimeout`. */
+  timeouts: number
+  /** Borrowers that found no connection within `acquireTimeout`. */
+  exhausted: number
+  /** Attempts repeated after a safe failure. */
+  retries: number
+  /** Calls served by a one-off direct connection (`fallback: "direct"`). */
+  fallbacks: number
+  /** Connections opened, and closed, since the start. */
+  opened: number
+  closed: number
+}
+
+/**
+ * A point-in-time view of a pool.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Snapshot {
+  readonly serverName: string
+  readonly totalConnections: number
+  readonly availableConnections: number
+  readonly inUseConnections: number
+  readonly pendingRequests: number
+  readonly counters: Readonly<Counters>
+  /** In-use connections divided by `maxConnections`. */
+  readonly utilization: number
+  readonly connections: ReadonlyArray<ConnectionInfo>
+}
+
+/**
+ * What the pool reports of one connection.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface ConnectionInfo {
+  readonly id: number
+  readonly pid: number | undefined
+  readonly sessionId: string | undefined
+  readonly inFlight: number
+  readonly leases: number
+  readonly createdAt: number
+  readonly lastUsedAt: number
+  readonly alive: boolean
+}
+
+/**
+ * A pool of connections to one server.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface MCPConnectionPool {
+  readonly serverName: string
+  readonly server: ServerConfig
+  readonly config: PoolConfig
+  /**
+   * Runs one MCP request on a borrowed connection: acquire timeout, request timeout with
+   * reset on progress, safe retries on the pool's schedule, counting, and fallback.
+   */
+  readonly request: <A>(
+    info: RequestInfo,
+    run: (client: Client, options: SdkRequestOptions) => Promise<A>
+  ) => Effect.Effect<A, MCPCallError>
+  /** Lends one connection for the whole of `f` (no retry, no request timeout). */
+  readonly withConnection: <A, E, R>(
+    f: (connection: Connection.Connection) => Effect.Effect<A, E, R>
+  ) => Effect.Effect<A, E | MCPConnectionError | MCPPoolExhausted, R>
+  /** Lends one connection until the scope closes. */
+  readonly lease: Effect.Effect<Connection.Connection, MCPConnectionError | MCPPoolExhausted, Scope.Scope>
+  /** Removes a connection from the pool; it is closed once its borrowers return it. */
+  readonly invalidate: (connection: Connection.Connection) => Effect.Effect<void>
+  /** Waits until `minConnections` are open (or failed to open). */
+  readonly warmUp: Effect.Effect<void>
+  readonly snapshot: () => Snapshot
+  /** The live counters (mutable; read-only for callers). */
+  readonly counters: Readonly<Counters>
+  /** Every connection open now. */
+  readonly connections: () => ReadonlyArray<Connection.Connection>
+  /** The server's capabilities and version, from the latest handshake. */
+  readonly serverInfo: () => {
+    readonly capabilities: ReturnType<Client["getServerCapabilities"]>
+    readonly version: ReturnType<Client["getServerVersion"]>
+  }
+}
+
+/** A connection found dead or unresponsive when it was about to be lent: borrow another. */
+class Stale {
+  readonly _tag = "Stale"
+}
+
+const seconds = (value: number): number => Math.round(value * 1000)
+
+/**
+ * Creates a pool for one server. It opens `minConnections` in parallel in the background
+ * (use `warmUp` to wait for them) and closes every connection when the scope closes.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const make = (options: {
+  readonly server: ServerConfig
+  readonly config: PoolConfig
+}): Effect.Effect<MCPConnectionPool, never, Scope.Scope> =>
+  Effect.gen(function* () {
+    const { server, config } = options
+    const serverName = server.name
+    const counters: Counters = {
+      hits: 0,
+      misses: 0,
+      requests: 0,
+      errors: 0,
+      connectionErrors: 0,
+      timeouts: 0,
+      exhausted: 0,
+      retries: 0,
+      fallbacks: 0,
+      opened: 0,
+      closed: 0
+    }
+    const live = new Set<Connection.Connection>()
+    const concurrency = Math.min(config.maxConcurrentRequestsPerConnection, MAX_IN_FLIGHT_PER_CONNECTION)
+    const connectionTimeoutMs = seconds(config.connectionTimeout)
+    const acquireTimeoutMs = seconds(config.acquireTimeout)
+    const requestTimeoutMs = seconds(config.requestTimeout)
+    const aliveBypassMs = seconds(config.aliveBypassWindow)
+    let latestInfo: ReturnType<MCPConnectionPool["serverInfo"]> = { capabilities: undefined, version: undefined }
+    let pool: Pool.Pool<Connection.Connection, MCPConnectionError> | undefined
+
+    const connectionOptions: Connection.MakeOptions = {
+      server,
+      connectionTimeoutMs,
+      shutdownGracePeriodMs: seconds(config.shutdownGracePeriod),
+      onDead: (connection, reason) => {
+        counters.connectionErrors++
+        Effect.runFork(
+          Effect.logWarning(`connection #${connection.id} to "${serverName}" died: ${reason}`).pipe(
+            Effect.andThen(invalidate(connection))
+          )
+        )
+      }
+    }
+
+    const acquire = Effect.suspend(() => {
+      const openedOnDemand = pool !== undefined && pool.state.usage > 0
+      return Connection.make(connectionOptions).pipe(
+        Effect.tap((connection) =>
+          Effect.acquireRelease(
+            Effect.sync(() => {
+              connection.openedOnDemand = openedOnDemand
+              counters.opened++
+              live.add(connection)
+              latestInfo = {
+                capabilities: connection.client.getServerCapabilities(),
+                version: connection.client.getServerVersion()
+              }
+            }),
+            () =>
+              Effect.sync(() => {
+                counters.closed++
+                live.delete(connection)
+              })
+          )
+        ),
+        Effect.tapError((error) =>
+          Effect.sync(() => {
+            counters.connectionErrors++
+          }).pipe(Effect.andThen(Effect.logWarning(error.message)))
+        )
+      )
+    })
+
+    const scope = yield* Effect.scope
+    pool = yield* Pool.makeWithTTL({
+      acquire,
+      min: config.minConnections,
+      max: config.maxConnections,
+      concurrency,
+      timeToLive: seconds(config.maxIdleTime),
+      timeToLiveStrategy: "usage"
+    })
+    const thePool = pool
+    // Runs before the Pool's own shutdown (finalizers run in reverse): close every connection
+    // in parallel, so shutting down N connections takes about as long as one.
+    yield* Scope.addFinalizer(
+      scope,
+      Effect.suspend(() => Effect.forEach(live, Connection.closeNow, { concurrency: "unbounded", discard: true }))
+    )
+
+    const invalidate = (connection: Connection.Connection): Effect.Effect<void> => Pool.invalidate(thePool, connection)
+
+    const ping = (connection: Connection.Connection): Effect.Effect<boolean> =>
+      Effect.tryPromise({
+        try: (signal) => connection.client.ping({ signal, timeout: connectionTimeoutMs }),
+        catch: (cause) => cause
+      }).pipe(
+        Effect.as(true),
+        Effect.catch(() => Effect.succeed(false))
+      )
+
+    /** Bookkeeping of one lease, and the check that the connection is fit to lend. */
+    const onLease = (connection: Connection.Connection): Effect.Effect<void, Stale> => {
+      connection.leases++
+      if (connection.leases === 1 && connection.openedOnDemand) counters.misses++
+      else counters.hits++
+      if (!Connection.isAlive(connection)) {
+        return Effect.andThen(invalidate(connection), Effect.fail(new Stale()))
+      }
+      if (connection.inFlight === 0 && Date.now() - connection.lastUsedAt > aliveBypassMs) {
+        return Effect.flatMap(ping(connection), (ok) => {
+          if (ok) {
+            connection.lastUsedAt = Date.now()
+            return Effect.void
+          }
+          Connection.markDead(connection, "did not answer a ping before being lent")
+          counters.connectionErrors++
+          return Effect.andThen(invalidate(connection), Effect.fail(new Stale()))
+        })
+      }
+      return Effect.void
+    }
+
+    const exhausted = () => {
+      counters.exhausted++
+      return new MCPPoolExhausted({ serverName, acquireTimeoutMs, maxConnections: config.maxConnections })
+    }
+
+    const borrowOnce = <A, E, R>(
+      f: (connection: Connection.Connection) => Effect.Effect<A, E, R>
+    ): Effect.Effect<A, E | Stale | MCPConnectionError | MCPPoolExhausted, R> =>
+      Effect.suspend(() => {
+        const state = thePool.state
+        if (state.waiters.size === 0 && state.availableHead?.exit._tag === "Success") {
+          return Pool.use(thePool, (connection) => Effect.andThen(onLease(connection), f(connection)))
+        }
+        return Effect.scoped(
+          Pool.get(thePool).pipe(
+            Effect.timeoutOrElse({ duration: acquireTimeoutMs, orElse: () => Effect.fail(exhausted()) }),
+            Effect.flatMap((connection) => Effect.andThen(onLease(connection), f(connection)))
+          )
+        )
+      })
+
+    const MAX_STALE_SKIPS = config.maxConnections + 1
+    const borrow = <A, E, R>(
+      f: (connection: Connection.Connection) => Effect.Effect<A, E, R>
+    ): Effect.Effect<A, E | MCPConnectionError | MCPPoolExhausted, R> => {
+      const loop = (skips: number): Effect.Effect<A, E | MCPConnectionError | MCPPoolExhausted, R> =>
+        Effect.catchIf(
+          borrowOnce(f),
+          (error): error is Stale => error instanceof Stale,
+          () =>
+            skips < MAX_STALE_SKIPS
+              ? loop(skips + 1)
+              : Effect.fail(
+                  new MCPConnectionError({
+                    serverName,
+                    reason: `no live connection: ${skips} connections in a row were found dead`,
+                    requestSent: false
+                  })
+                )
+        )
+      return loop(0)
+    }
+
+    const runOn = <A>(
+      connection: Connection.Connection,
+      info: RequestInfo,
+      run: (client: Client, options: SdkRequestOptions) => Promise<A>,
+      onDead: (connection: Connection.Connection) => Effect.Effect<void>
+    ): Effect.Effect<A, MCPCallError> =>
+      Effect.suspend(() => {
+        connection.inFlight++
+        return Effect.tryPromise({
+          try: (signal) =>
+            run(connection.client, {
+              signal,
+              timeout: requestTimeoutMs,
+              resetTimeoutOnProgress: true
+            }),
+          catch: (cause) => cause
+        }).pipe(
+          Effect.onExit(() =>
+            Effect.sync(() => {
+              connection.inFlight--
+              connection.lastUsedAt = Date.now()
+            })
+          ),
+          Effect.catch((cause): Effect.Effect<never, MCPCallError> => {
+            const classified = classify(cause, {
+              serverName,
+              method: info.method,
+              timeoutMs: requestTimeoutMs,
+              transport: server.transport
+            })
+            switch (classified._tag) {
+              case "Request":
+                return Effect.fail(classified.error)
+              case "Timeout":
+                counters.timeouts++
+                return Effect.fail(classified.error)
+              case "Connection":
+                counters.connectionErrors++
+                if (!classified.dead) return Effect.fail(classified.error)
+                Connection.markDead(connection, classified.error.reason)
+                return Effect.andThen(onDead(connection), Effect.fail(classified.error))
+            }
+          })
+        )
+      })
+
+    const retrySchedule = Schedule.exponential(seconds(config.retryDelay)).pipe(Schedule.jittered)
+
+    const direct = <A>(info: RequestInfo, run: (client: Client, options: SdkRequestOptions) => Promise<A>) =>
+      Effect.scoped(
+        Effect.flatMap(Connection.make(connectionOptions), (connection) => {
+          counters.fallbacks++
+          return runOn(connection, info, run, () => Effect.void)
+        })
+      ).pipe(
+        Effect.tap(() =>
+          Effect.logWarning(`pool of "${serverName}" cannot serve; ran ${info.method} on a direct connection`)
+        )
+      )
+
+    const request = <A>(
+      info: RequestInfo,
+      run: (client: Client, options: SdkRequestOptions) => Promise<A>
+    ): Effect.Effect<A, MCPCallError> => {
+      const isRetryable = (error: MCPCallError): boolean => {
+        if (error._tag !== "MCPConnectionError") return false
+        const retry = !error.requestSent || info.idempotent
+        if (retry) counters.retries++
+        return retry
+      }
+      const attempt = borrow((connection) => runOn(connection, info, run, invalidate))
+      const retried =
+        config.retryAttempts > 0
+          ? attempt.pipe(Effect.retry({ schedule: retrySchedule, times: config.retryAttempts, while: isRetryable }))
+          : attempt
+      const withFallback =
+        config.fallback === "direct"
+          ? Effect.catchIf(
+              retried,
+              (error): error is MCPPoolExhausted => error._tag === "MCPPoolExhausted",
+              () => direct(info, run)
+            )
+          : retried
+      return Effect.suspend(() => {
+        counters.requests++
+        return withFallback
+      }).pipe(
+        Effect.tapError(() =>
+          Effect.sync(() => {
+            counters.errors++
+          })
+        )
+      )
+    }
+
+    const lease: MCPConnectionPool["lease"] = Effect.gen(function* () {
+      const acquired = yield* Pool.get(thePool).pipe(
+        Effect.timeoutOrElse({ duration: acquireTimeoutMs, orElse: () => Effect.fail(exhausted()) })
+      )
+      const checked = yield* Effect.exit(onLease(acquired))
+      if (Exit.isSuccess(checked)) return acquired
+      return yield* Effect.fail(
+        new MCPConnectionError({ serverName, reason: "the connection lent was dead", requestSent: false })
+      )
+    })
+
+    const warmUp: Effect.Effect<void> = Effect.forEach(
+      Array.from({ length: config.minConnections }),
+      () => Effect.ignore(Pool.use(thePool, () => Effect.void)),
+      { concurrency: "unbounded", discard: true }
+    )
+
+    const snapshot = (): Snapshot => {
+      let available = 0
+      let inUse = 0
+      for (const item of thePool.state.items) {
+        if (item.exit._tag !== "Success") continue
+        if (item.refCount > 0) inUse++
+        else available++
+      }
+      return {
+        serverName,
+        totalConnections: available + inUse,
+        availableConnections: available,
+        inUseConnections: inUse,
+        pendingRequests: thePool.state.waiters.size,
+        counters: { ...counters },
+        utilization: config.maxConnections === 0 ? 0 : inUse / config.maxConnections,
+        connections: Array.from(live, (connection) => ({
+          id: connection.id,
+          pid: connection.pid,
+          sessionId: connection.sessionId,
+          inFlight: connection.inFlight,
+          leases: connection.leases,
+          createdAt: connection.createdAt,
+          lastUsedAt: connection.lastUsedAt,
+          alive: Connection.isAlive(connection)
+        }))
+      }
+    }
+
+    return {
+      serverName,
+      server,
+      config,
+      request,
+      withConnection: borrow,
+      lease,
+      invalidate,
+      warmUp,
+      snapshot,
+      counters,
+      connections: () => Array.from(live),
+      serverInfo: () => latestInfo
+    }
+  })

@@ -1,0 +1,244 @@
+/**
+ * A drop-in for the SDK `Client` whose every call borrows a pooled connection: the same
+ * method names, parameters and results, in an Effect flavour and a Promise flavour.
+ *
+ * @since 0.1.0
+ */
+import type { Client } from "@modelcontextprotocol/sdk/client/index.js"
+import type { RequestOptions } from "@modelcontextprotocol/sdk/shared/protocol.js"
+import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
+import * as Cause from "effect/Cause"
+import type { MCPCallError, MCPServerNotFound } from "./Errors.js"
+import type { MCPConnectionPool, SdkRequestOptions } from "./MCPConnectionPool.js"
+
+type Result<K extends keyof Client> = Client[K] extends (...args: ReadonlyArray<never>) => Promise<infer A> ? A : never
+
+/**
+ * Per-call options: the SDK's `RequestOptions` (a caller's `signal`, `timeout`, `onprogress`
+ * ... take precedence over the pool's), plus `idempotent` for tool calls.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface CallOptions extends RequestOptions {
+  /**
+   * Marks a tool call as safe to run twice, so that it is retried after a connection failure
+   * even when the request may have reached the server. Reads (list, read, get, ping) are
+   * always treated as idempotent.
+   */
+  readonly idempotent?: boolean | undefined
+}
+
+/**
+ * The errors a pooled call can fail with: those of the pool, and `MCPServerNotFound` when
+ * the server was removed or never configured.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type PooledCallError = MCPCallError | MCPServerNotFound
+
+/**
+ * The Effect flavour: each method of the SDK `Client` returns an `Effect` with typed errors.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface PooledMCPTools {
+  readonly serverName: string
+  readonly listTools: (
+    params?: Parameters<Client["listTools"]>[0],
+    options?: CallOptions
+  ) => Effect.Effect<Result<"listTools">, PooledCallError>
+  readonly callTool: (
+    params: Parameters<Client["callTool"]>[0],
+    resultSchema?: Parameters<Client["callTool"]>[1],
+    options?: CallOptions
+  ) => Effect.Effect<Result<"callTool">, PooledCallError>
+  readonly listResources: (
+    params?: Parameters<Client["listResources"]>[0],
+    options?: CallOptions
+  ) => Effect.Effect<Result<"listResources">, PooledCallError>
+  readonly listResourceTemplates: (
+    params?: Parameters<Client["listResourceTemplates"]>[0],
+    options?: CallOptions
+  ) => Effect.Effect<Result<"listResourceTemplates">, PooledCallError>
+  readonly readResource: (
+    params: Parameters<Client["readResource"]>[0],
+    options?: CallOptions
+  ) => Effect.Effect<Result<"readResource">, PooledCallError>
+  readonly listPrompts: (
+    params?: Parameters<Client["listPrompts"]>[0],
+    options?: CallOptions
+  ) => Effect.Effect<Result<"listPrompts">, PooledCallError>
+  readonly getPrompt: (
+    params: Parameters<Client["getPrompt"]>[0],
+    options?: CallOptions
+  ) => Effect.Effect<Result<"getPrompt">, PooledCallError>
+  readonly complete: (
+    params: Parameters<Client["complete"]>[0],
+    options?: CallOptions
+  ) => Effect.Effect<Result<"complete">, PooledCallError>
+  readonly ping: (options?: CallOptions) => Effect.Effect<Result<"ping">, PooledCallError>
+  /** The server's capabilities from the handshake; opens a connection if none was ever made. */
+  readonly getServerCapabilities: () => Effect.Effect<ReturnType<Client["getServerCapabilities"]>, PooledCallError>
+  /** The server's name and version from the handshake; opens a connection if none was ever made. */
+  readonly getServerVersion: () => Effect.Effect<ReturnType<Client["getServerVersion"]>, PooledCallError>
+}
+
+/**
+ * The Promise flavour: the same methods as the SDK `Client`, returning Promises that reject
+ * with the library's tagged errors. `getServerCapabilities` and `getServerVersion` are
+ * synchronous as on `Client`, answering from the latest handshake (`undefined` before any).
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface PooledMCPToolsPromise {
+  readonly serverName: string
+  readonly listTools: (
+    params?: Parameters<Client["listTools"]>[0],
+    options?: CallOptions
+  ) => Promise<Result<"listTools">>
+  readonly callTool: (
+    params: Parameters<Client["callTool"]>[0],
+    resultSchema?: Parameters<Client["callTool"]>[1],
+    options?: CallOptions
+  ) => Promise<Result<"callTool">>
+  readonly listResources: (
+    params?: Parameters<Client["listResources"]>[0],
+    options?: CallOptions
+  ) => Promise<Result<"listResources">>
+  readonly listResourceTemplates: (
+    params?: Parameters<Client["listResourceTemplates"]>[0],
+    options?: CallOptions
+  ) => Promise<Result<"listResourceTemplates">>
+  readonly readResource: (
+    params: Parameters<Client["readResource"]>[0],
+    options?: CallOptions
+  ) => Promise<Result<"readResource">>
+  readonly listPrompts: (
+    params?: Parameters<Client["listPrompts"]>[0],
+    options?: CallOptions
+  ) => Promise<Result<"listPrompts">>
+  readonly getPrompt: (
+    params: Parameters<Client["getPrompt"]>[0],
+    options?: CallOptions
+  ) => Promise<Result<"getPrompt">>
+  readonly complete: (params: Parameters<Client["complete"]>[0], options?: CallOptions) => Promise<Result<"complete">>
+  readonly ping: (options?: CallOptions) => Promise<Result<"ping">>
+  readonly getServerCapabilities: () => ReturnType<Client["getServerCapabilities"]>
+  readonly getServerVersion: () => ReturnType<Client["getServerVersion"]>
+}
+
+const noProgress = () => {}
+
+const mergeOptions = (pool: SdkRequestOptions, user: CallOptions | undefined, progress: boolean): RequestOptions => {
+  if (user === undefined) return progress ? { ...pool, onprogress: noProgress } : pool
+  const { idempotent: _, signal, ...rest } = user
+  const merged: RequestOptions = { ...pool, ...rest }
+  if (signal !== undefined && pool.signal !== undefined) merged.signal = AbortSignal.any([pool.signal, signal])
+  // The SDK resets the timeout on progress only for requests that asked for progress.
+  if (progress && merged.onprogress === undefined) merged.onprogress = noProgress
+  return merged
+}
+
+/**
+ * Builds the Effect flavour over a way to find the pool (looked up on every call, so that a
+ * pool rebuilt by `configureServerPool` is picked up).
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const make = (
+  serverName: string,
+  getPool: Effect.Effect<MCPConnectionPool, MCPServerNotFound>
+): PooledMCPTools => {
+  const call = <A>(
+    method: string,
+    idempotent: boolean,
+    user: CallOptions | undefined,
+    run: (client: Client, options: RequestOptions) => Promise<A>
+  ): Effect.Effect<A, PooledCallError> =>
+    Effect.flatMap(getPool, (pool) =>
+      pool.request({ method, idempotent }, (client, options) =>
+        run(client, mergeOptions(options, user, method === "tools/call"))
+      )
+    )
+  const serverInfo = Effect.flatMap(getPool, (pool) => {
+    const info = pool.serverInfo()
+    if (info.capabilities !== undefined) return Effect.succeed(info)
+    return Effect.as(
+      pool.request({ method: "ping", idempotent: true }, (client, options) => client.ping(options)),
+      undefined
+    ).pipe(Effect.map(() => pool.serverInfo()))
+  })
+  return {
+    serverName,
+    listTools: (params, options) => call("tools/list", true, options, (client, o) => client.listTools(params, o)),
+    callTool: (params, resultSchema, options) =>
+      call("tools/call", options?.idempotent === true, options, (client, o) =>
+        client.callTool(params, resultSchema, o)
+      ),
+    listResources: (params, options) =>
+      call("resources/list", true, options, (client, o) => client.listResources(params, o)),
+    listResourceTemplates: (params, options) =>
+      call("resources/templates/list", true, options, (client, o) => client.listResourceTemplates(params, o)),
+    readResource: (params, options) =>
+      call("resources/read", true, options, (client, o) => client.readResource(params, o)),
+    listPrompts: (params, options) => call("prompts/list", true, options, (client, o) => client.listPrompts(params, o)),
+    getPrompt: (params, options) => call("prompts/get", true, options, (client, o) => client.getPrompt(params, o)),
+    complete: (params, options) =>
+      call("completion/complete", true, options, (client, o) => client.complete(params, o)),
+    ping: (options) => call("ping", true, options, (client, o) => client.ping(o)),
+    getServerCapabilities: () => Effect.map(serverInfo, (info) => info.capabilities),
+    getServerVersion: () => Effect.map(serverInfo, (info) => info.version)
+  }
+}
+
+/**
+ * Runs an effect for a Promise caller: resolves with its value, or rejects with its typed
+ * error itself (an `Error` with `_tag` and `message`), not a wrapper.
+ *
+ * @since 0.1.0
+ * @category utils
+ */
+export const runPromise = <A, E>(
+  run: (effect: Effect.Effect<A, E>) => Promise<Exit.Exit<A, E>>,
+  effect: Effect.Effect<A, E>
+): Promise<A> =>
+  run(effect).then((exit) => {
+    if (Exit.isSuccess(exit)) return exit.value
+    throw Cause.squash(exit.cause)
+  })
+
+/**
+ * Builds the Promise flavour over the Effect flavour.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const toPromise = (
+  tools: PooledMCPTools,
+  options: {
+    readonly run: <A, E>(effect: Effect.Effect<A, E>) => Promise<Exit.Exit<A, E>>
+    readonly serverInfo: () => ReturnType<MCPConnectionPool["serverInfo"]> | undefined
+  }
+): PooledMCPToolsPromise => {
+  const run = <A, E>(effect: Effect.Effect<A, E>) => runPromise(options.run, effect)
+  return {
+    serverName: tools.serverName,
+    listTools: (params, o) => run(tools.listTools(params, o)),
+    callTool: (params, schema, o) => run(tools.callTool(params, schema, o)),
+    listResources: (params, o) => run(tools.listResources(params, o)),
+    listResourceTemplates: (params, o) => run(tools.listResourceTemplates(params, o)),
+    readResource: (params, o) => run(tools.readResource(params, o)),
+    listPrompts: (params, o) => run(tools.listPrompts(params, o)),
+    getPrompt: (params, o) => run(tools.getPrompt(params, o)),
+    complete: (params, o) => run(tools.complete(params, o)),
+    ping: (o) => run(tools.ping(o)),
+    getServerCapabilities: () => options.serverInfo()?.capabilities,
+    getServerVersion: () => options.serverInfo()?.version
+  }
+}

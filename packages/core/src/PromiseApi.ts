@@ -1,0 +1,216 @@
+/**
+ * The Promise front door: the same manager and pools for code that does not use Effect.
+ * Every rejection is one of the library's tagged errors (an `Error` with `_tag` and `message`).
+ *
+ * @since 0.1.0
+ */
+import type { Client } from "@modelcontextprotocol/sdk/client/index.js"
+import * as Cause from "effect/Cause"
+import * as Context from "effect/Context"
+import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
+import * as ManagedRuntime from "effect/ManagedRuntime"
+import type { MCPConfigError } from "./Errors.js"
+import { MCPServerNotFound } from "./Errors.js"
+import {
+  MCPConnectionManager,
+  type ManagerOptions,
+  type RedactedConfig,
+  type ServerInfo
+} from "./MCPConnectionManager.js"
+import * as Metrics from "./Metrics.js"
+import type { PoolConfigInput } from "./PoolConfig.js"
+import * as PooledMCPTools from "./PooledMCPTools.js"
+
+/**
+ * The answer of `pool(name)`: the pool's figures, its redacted configuration and its
+ * connections.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface PoolDetails extends Metrics.PoolMetrics {
+  readonly config: Record<string, unknown>
+  readonly connections: ReadonlyArray<{
+    readonly id: number
+    readonly pid: number | null
+    readonly session_id: string | null
+    readonly in_flight: number
+    readonly leases: number
+    readonly created_at: string
+    readonly last_used_at: string
+    readonly alive: boolean
+  }>
+}
+
+/**
+ * A connection manager for Promise callers.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface McpConnectionManager {
+  /** A `Client` look-alike for one server; throws `MCPServerNotFound` for an unknown name. */
+  readonly tools: (name: string) => PooledMCPTools.PooledMCPToolsPromise
+  /** Pins one connection while `f` runs (for stateful sessions) and returns it after. */
+  readonly withConnection: <A>(name: string, f: (client: Client) => Promise<A>) => Promise<A>
+  /** Changes a server's pool settings; rejects with `MCPConfigError` for a bad value. */
+  readonly configureServerPool: (name: string, config: PoolConfigInput) => Promise<void>
+  /** `{servers: [{name, transport, pooled}]}` */
+  readonly servers: () => Promise<{ readonly servers: ReadonlyArray<ServerInfo> }>
+  /** `{pools: [PoolMetrics]}` */
+  readonly pools: () => Promise<{ readonly pools: ReadonlyArray<Metrics.PoolMetrics> }>
+  /** One pool's figures with its redacted config and its connections. */
+  readonly pool: (name: string) => Promise<PoolDetails>
+  /** `{pool_metrics, global_metrics}` */
+  readonly metricsSummary: () => Promise<Metrics.MetricsSummary>
+  /** Defaults and per-server configuration, every secret redacted. */
+  readonly config: () => Promise<RedactedConfig>
+  /** Ends every connection and every server process. Idempotent. */
+  readonly close: () => Promise<void>
+  /** The manager's Effect runtime, for mixing both worlds. */
+  readonly runtime: ManagedRuntime.ManagedRuntime<MCPConnectionManager, MCPConfigError>
+}
+
+const iso = (millis: number) => new Date(millis).toISOString()
+
+/**
+ * Creates a manager and waits until its pools are warm. With neither `configPath` nor
+ * `servers` it reads `./.mcp.json` (or the file named by `MCP_CONFIG_PATH`). Rejects with
+ * `MCPConfigError` when the configuration is invalid, having started nothing.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const createMcpConnectionManager = async (options: ManagerOptions = {}): Promise<McpConnectionManager> => {
+  const runtime = ManagedRuntime.make(MCPConnectionManager.layer(options))
+  const built = await runtime.runPromiseExit(Effect.context<MCPConnectionManager>())
+  if (Exit.isFailure(built)) {
+    await runtime.dispose()
+    throw squash(built)
+  }
+  const context = built.value
+  const service = Context.get(context, MCPConnectionManager)
+  const runExit = <A, E>(effect: Effect.Effect<A, E>) => Effect.runPromiseExitWith(context)(effect)
+  const run = <A, E>(effect: Effect.Effect<A, E>) => PooledMCPTools.runPromise(runExit, effect)
+  let closing: Promise<void> | undefined
+  return {
+    tools: (name) => {
+      const known = service.servers().some((server) => server.name === name)
+      if (!known) {
+        throw new MCPServerNotFound({ serverName: name, knownServers: service.servers().map((s) => s.name) })
+      }
+      return PooledMCPTools.toPromise(PooledMCPTools.make(name, service.pool(name)), {
+        run: runExit,
+        serverInfo: () =>
+          service
+            .pools()
+            .find((pool) => pool.serverName === name)
+            ?.serverInfo()
+      })
+    },
+    withConnection: (name, f) =>
+      run(
+        service.withConnection(name, (client) =>
+          Effect.promise(() =>
+            f(client).then(
+              (value) => ({ ok: true as const, value }),
+              (error: unknown) => ({ ok: false as const, error })
+            )
+          )
+        )
+      ).then((outcome) => {
+        if (outcome.ok) return outcome.value
+        throw outcome.error
+      }),
+    configureServerPool: (name, config) => run(service.configureServerPool(name, config)),
+    servers: () => Promise.resolve({ servers: service.servers() }),
+    pools: () => Promise.resolve({ pools: service.pools().map(Metrics.poolMetrics) }),
+    pool: (name) =>
+      run(service.pool(name)).then((pool) => {
+        const redacted = service.config().servers[name]
+        return {
+          ...Metrics.poolMetrics(pool),
+          config: redacted === undefined ? {} : { ...redacted },
+          connections: pool.snapshot().connections.map((c) => ({
+            id: c.id,
+            pid: c.pid ?? null,
+            session_id: c.sessionId ?? null,
+            in_flight: c.inFlight,
+            leases: c.leases,
+            created_at: iso(c.createdAt),
+            last_used_at: iso(c.lastUsedAt),
+            alive: c.alive
+          }))
+        }
+      }),
+    metricsSummary: () => Promise.resolve(Metrics.summary(service.pools())),
+    config: () => Promise.resolve(service.config()),
+    close: () => (closing ??= runtime.dispose()),
+    runtime
+  }
+}
+
+const squash = <A, E>(exit: Exit.Failure<A, E>): unknown => Cause.squash(exit.cause)
+
+let processWide: Promise<McpConnectionManager> | undefined
+
+/**
+ * The process-wide manager: created on the first call (with these options, or from
+ * `./.mcp.json` / `MCP_CONFIG_PATH`), then the same one on every later call.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const getMcpConnectionManager = (options?: ManagerOptions): Promise<McpConnectionManager> => {
+  if (processWide === undefined) {
+    const created = createMcpConnectionManager(options)
+    processWide = created
+    // A failed creation is not cached: the next call tries again.
+    created.catch(() => {
+      if (processWide === created) processWide = undefined
+    })
+  }
+  return processWide
+}
+
+/**
+ * The tools of one server of the process-wide manager. It returns at once; the first call
+ * creates the manager if needed, and rejects with `MCPServerNotFound` for an unknown name.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const createPooledMcpTools = (name: string): PooledMCPTools.PooledMCPToolsPromise => {
+  let resolved: PooledMCPTools.PooledMCPToolsPromise | undefined
+  const tools = async () => (resolved ??= (await getMcpConnectionManager()).tools(name))
+  return {
+    serverName: name,
+    listTools: async (params, o) => (await tools()).listTools(params, o),
+    callTool: async (params, schema, o) => (await tools()).callTool(params, schema, o),
+    listResources: async (params, o) => (await tools()).listResources(params, o),
+    listResourceTemplates: async (params, o) => (await tools()).listResourceTemplates(params, o),
+    readResource: async (params, o) => (await tools()).readResource(params, o),
+    listPrompts: async (params, o) => (await tools()).listPrompts(params, o),
+    getPrompt: async (params, o) => (await tools()).getPrompt(params, o),
+    complete: async (params, o) => (await tools()).complete(params, o),
+    ping: async (o) => (await tools()).ping(o),
+    getServerCapabilities: () => resolved?.getServerCapabilities(),
+    getServerVersion: () => resolved?.getServerVersion()
+  }
+}
+
+/**
+ * Closes the process-wide manager, ending every connection and server process; the next
+ * `getMcpConnectionManager()` creates a new one.
+ *
+ * @since 0.1.0
+ * @category destructors
+ */
+export const shutdownMcpConnectionManager = async (): Promise<void> => {
+  const current = processWide
+  processWide = undefined
+  if (current === undefined) return
+  const manager = await current.catch(() => undefined)
+  await manager?.close()
+}

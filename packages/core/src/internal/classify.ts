@@ -1,0 +1,119 @@
+/**
+ * Turns what the SDK throws into the library's typed errors, deciding whether a failed
+ * request may have reached the server and whether the connection is dead.
+ */
+import { StreamableHTTPError } from "@modelcontextprotocol/sdk/client/streamableHttp.js"
+import type { Transport } from "@modelcontextprotocol/sdk/shared/transport.js"
+import { ErrorCode, McpError } from "@modelcontextprotocol/sdk/types.js"
+import * as Predicate from "effect/Predicate"
+import { MCPConnectionError, MCPRequestError, MCPTimeout } from "../Errors.js"
+
+/** A transport's `send` rejected: the message was not handed to the server as far as we know. */
+export class SendFailed extends Error {
+  constructor(override readonly cause: unknown) {
+    super(`send failed: ${describeCause(cause)}`)
+  }
+}
+
+/** Wraps a transport's `send` so that its failures can be told from failures of a sent request. */
+export const tagSendFailures = (transport: Transport): void => {
+  const send = transport.send.bind(transport)
+  transport.send = (message, options) =>
+    send(message, options).catch((cause: unknown) => {
+      throw new SendFailed(cause)
+    })
+}
+
+/** A short, single-line description of any thrown value. */
+export const describeCause = (cause: unknown): string => {
+  if (cause instanceof SendFailed) return cause.message
+  if (cause instanceof Error) {
+    const inner = Predicate.hasProperty(cause, "cause") ? cause.cause : undefined
+    const code = Predicate.hasProperty(inner, "code") && typeof inner.code === "string" ? ` (${inner.code})` : ""
+    return `${cause.message}${code}`
+  }
+  return String(cause)
+}
+
+const networkCode = (cause: unknown): string | undefined => {
+  let current: unknown = cause
+  for (let depth = 0; depth < 4 && current !== undefined; depth++) {
+    if (Predicate.hasProperty(current, "code") && typeof current.code === "string") return current.code
+    current = Predicate.hasProperty(current, "cause") ? current.cause : undefined
+  }
+  return undefined
+}
+
+const refusedCodes = new Set(["ECONNREFUSED", "ENOTFOUND", "EAI_AGAIN", "EHOSTUNREACH", "ENETUNREACH"])
+
+/** The outcome of classifying a failed request. */
+export type Classified =
+  | { readonly _tag: "Request"; readonly error: MCPRequestError }
+  | { readonly _tag: "Timeout"; readonly error: MCPTimeout }
+  | { readonly _tag: "Connection"; readonly error: MCPConnectionError; readonly dead: boolean }
+
+const mcpPrefix = /^MCP error -?\d+: /
+
+/** Classifies what a request on a connection failed with. */
+export const classify = (
+  cause: unknown,
+  context: {
+    readonly serverName: string
+    readonly method: string
+    readonly timeoutMs: number
+    readonly transport: "stdio" | "streamable-http" | "sse"
+  }
+): Classified => {
+  const { serverName, method } = context
+  const connection = (reason: string, requestSent: boolean, dead: boolean): Classified => ({
+    _tag: "Connection",
+    error: new MCPConnectionError({ serverName, reason, requestSent, cause }),
+    dead
+  })
+  if (cause instanceof SendFailed) {
+    const inner = cause.cause
+    if (inner instanceof StreamableHTTPError && inner.code === 404) {
+      return connection("the server no longer knows this session (HTTP 404)", false, true)
+    }
+    const code = networkCode(inner)
+    if (context.transport === "stdio")
+      return connection(`could not send ${method}: ${describeCause(inner)}`, false, true)
+    if (code !== undefined && refusedCodes.has(code)) {
+      return connection(`could not reach the server (${code})`, false, true)
+    }
+    return connection(`${method} failed in transit: ${describeCause(inner)}`, true, false)
+  }
+  if (cause instanceof McpError) {
+    if (cause.code === ErrorCode.RequestTimeout && Predicate.hasProperty(cause.data, "timeout")) {
+      return { _tag: "Timeout", error: new MCPTimeout({ serverName, method, timeoutMs: context.timeoutMs }) }
+    }
+    if (cause.code === ErrorCode.ConnectionClosed && cause.message.endsWith("Connection closed")) {
+      return connection(`the connection closed while ${method} was in flight`, true, true)
+    }
+    return {
+      _tag: "Request",
+      error: new MCPRequestError({
+        serverName,
+        method,
+        code: cause.code,
+        reason: cause.message.replace(mcpPrefix, ""),
+        data: cause.data
+      })
+    }
+  }
+  if (cause instanceof Error && cause.message === "Not connected") {
+    return connection(`the connection was already closed before ${method} was sent`, false, true)
+  }
+  if (cause instanceof Error && cause.name === "ZodError") {
+    return {
+      _tag: "Request",
+      error: new MCPRequestError({
+        serverName,
+        method,
+        code: ErrorCode.InternalError,
+        reason: `the server's answer does not match the MCP schema: ${cause.message}`
+      })
+    }
+  }
+  return connection(`${method} failed: ${describeCause(cause)}`, true, false)
+}

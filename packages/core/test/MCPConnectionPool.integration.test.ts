@@ -1,0 +1,250 @@
+import { Client } from "@modelcontextprotocol/sdk/client/index.js"
+import { StdioClientTransport } from "@modelcontextprotocol/sdk/client/stdio.js"
+import { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/streamableHttp.js"
+import { describe, expect, it } from "@effect/vitest"
+import {
+  descendantsOf,
+  fixtureStdioConfig,
+  serverEverythingStdioConfig,
+  startHttpFixtureServer,
+  waitFor,
+  wrapperPath
+} from "@mcp-pool/test-servers"
+import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
+import * as Fiber from "effect/Fiber"
+import * as Scope from "effect/Scope"
+import * as Manager from "../src/MCPConnectionManager.js"
+import type { PoolConfigInput } from "../src/PoolConfig.js"
+
+const fast: PoolConfigInput = {
+  minConnections: 1,
+  maxConnections: 4,
+  connectionTimeout: 10,
+  retryAttempts: 0,
+  shutdownGracePeriod: 0.5
+}
+
+/** Builds a manager in its own scope, runs `f`, and always closes the scope. */
+const withManager = <A, E>(
+  servers: Record<string, unknown>,
+  defaults: PoolConfigInput,
+  f: (manager: Manager.Service) => Effect.Effect<A, E>
+) =>
+  Effect.gen(function* () {
+    const scope = yield* Scope.make()
+    const manager = yield* Manager.make({ servers, defaults }).pipe(Scope.provide(scope))
+    return yield* f(manager).pipe(Effect.ensuring(Scope.close(scope, Exit.void)))
+  })
+
+const text = (result: object): string => {
+  const content: unknown = "content" in result ? result.content : undefined
+  if (!Array.isArray(content)) return ""
+  const first: unknown = content[0]
+  return typeof first === "object" && first !== null && "text" in first ? String(first.text) : ""
+}
+
+const directClient = async (transport: StdioClientTransport | StreamableHTTPClientTransport) => {
+  const client = new Client({ name: "direct", version: "1.0.0" })
+  await client.connect(transport)
+  return client
+}
+
+const fixture = fixtureStdioConfig()
+const everything = serverEverythingStdioConfig()
+
+describe("MCPConnectionPool over real servers", () => {
+  it.live("listTools and callTool through the pool equal the SDK Client's answers (fixture over stdio and HTTP)", () =>
+    Effect.gen(function* () {
+      const http = yield* Effect.acquireRelease(
+        Effect.promise(() => startHttpFixtureServer()),
+        (server) => Effect.promise(() => server.close())
+      )
+      const servers = { stdio: { ...fixture }, http: { type: "http", url: http.url } }
+      yield* withManager(servers, fast, (manager) =>
+        Effect.gen(function* () {
+          for (const name of ["stdio", "http"] as const) {
+            const tools = yield* manager.getMcpTools(name)
+            const pooledList = yield* tools.listTools()
+            const pooledEcho = yield* tools.callTool({ name: "echo", arguments: { text: "hi" } })
+            const direct = yield* Effect.acquireRelease(
+              Effect.promise(() =>
+                directClient(
+                  name === "stdio"
+                    ? new StdioClientTransport({ command: fixture.command, args: fixture.args, stderr: "ignore" })
+                    : new StreamableHTTPClientTransport(new URL(http.url))
+                )
+              ),
+              (client) => Effect.promise(() => client.close())
+            )
+            const directList = yield* Effect.promise(() => direct.listTools())
+            const directEcho = yield* Effect.promise(() => direct.callTool({ name: "echo", arguments: { text: "hi" } }))
+            expect(pooledList).toEqual(directList)
+            expect(pooledEcho).toEqual(directEcho)
+            expect(text(pooledEcho)).toBe("hi")
+          }
+        }).pipe(Effect.scoped)
+      )
+    }).pipe(Effect.scoped)
+  )
+
+  it.live("server-everything over stdio answers through the pool as it does directly", () =>
+    withManager({ everything }, { ...fast, connectionTimeout: 30 }, (manager) =>
+      Effect.gen(function* () {
+        const tools = yield* manager.getMcpTools("everything")
+        const pooledList = yield* tools.listTools()
+        const pooledEcho = yield* tools.callTool({ name: "echo", arguments: { message: "pooled" } })
+        const direct = yield* Effect.acquireRelease(
+          Effect.promise(() =>
+            directClient(
+              new StdioClientTransport({ command: everything.command, args: everything.args, stderr: "ignore" })
+            )
+          ),
+          (client) => Effect.promise(() => client.close())
+        )
+        const directList = yield* Effect.promise(() => direct.listTools())
+        expect(pooledList.tools.map((t) => t.name).sort()).toEqual(directList.tools.map((t) => t.name).sort())
+        expect(text(pooledEcho)).toContain("pooled")
+        const version = yield* tools.getServerVersion()
+        expect(version?.name).toBeTruthy()
+      }).pipe(Effect.scoped)
+    )
+  )
+
+  it.live(
+    "500 concurrent calls on a pool with max 4: all succeed, at most 4 connections, hits + misses = acquisitions",
+    () =>
+      withManager({ fx: fixture }, { ...fast, minConnections: 1, maxConnections: 4 }, (manager) =>
+        Effect.gen(function* () {
+          const tools = yield* manager.getMcpTools("fx")
+          const pool = yield* manager.pool("fx")
+          let peak = 0
+          const results = yield* Effect.forEach(
+            Array.from({ length: 500 }, (_, i) => i),
+            (i) =>
+              tools.callTool({ name: "echo", arguments: { text: `n${i}` } }).pipe(
+                Effect.tap(() =>
+                  Effect.sync(() => {
+                    peak = Math.max(peak, pool.snapshot().totalConnections)
+                  })
+                )
+              ),
+            { concurrency: "unbounded" }
+          )
+          expect(results.map(text)).toEqual(Array.from({ length: 500 }, (_, i) => `n${i}`))
+          const { counters } = pool.snapshot()
+          expect(counters.opened).toBeLessThanOrEqual(4)
+          expect(peak).toBeLessThanOrEqual(4)
+          expect(counters.requests).toBe(500)
+          expect(counters.errors).toBe(0)
+          expect(counters.hits + counters.misses).toBe(500)
+          const leases = pool.connections().reduce((sum, c) => sum + c.leases, 0)
+          expect(leases).toBe(500)
+        })
+      )
+  )
+
+  it.live("a server killed while a call is in flight: that call fails with MCPConnectionError, the next succeed", () =>
+    withManager({ fx: fixture }, { ...fast, minConnections: 1, maxConnections: 1 }, (manager) =>
+      Effect.gen(function* () {
+        const tools = yield* manager.getMcpTools("fx")
+        const pool = yield* manager.pool("fx")
+        const [first] = pool.connections()
+        const pid = first?.pid
+        expect(pid).toBeTypeOf("number")
+        const inFlight = yield* Effect.forkChild(tools.callTool({ name: "sleep", arguments: { ms: 5_000 } }))
+        yield* Effect.promise(() => waitFor(() => (first?.inFlight ?? 0) > 0, 5_000))
+        process.kill(pid ?? 0, "SIGKILL")
+        const exit = yield* Fiber.await(inFlight)
+        expect(Exit.isFailure(exit)).toBe(true)
+        const error = Exit.findErrorOption(exit)
+        expect(error._tag === "Some" && error.value._tag).toBe("MCPConnectionError")
+        expect(error._tag === "Some" && error.value.serverName).toBe("fx")
+        const after = yield* tools.callTool({ name: "pid" })
+        expect(Number(text(after))).not.toBe(pid)
+        expect(pool.snapshot().counters.connectionErrors).toBeGreaterThanOrEqual(1)
+      })
+    )
+  )
+
+  it.live("a server that died while idle is never lent: the next call succeeds on a fresh connection", () =>
+    withManager({ fx: fixture }, { ...fast, minConnections: 1, maxConnections: 1 }, (manager) =>
+      Effect.gen(function* () {
+        const tools = yield* manager.getMcpTools("fx")
+        const pool = yield* manager.pool("fx")
+        const before = Number(text(yield* tools.callTool({ name: "pid" })))
+        process.kill(before, "SIGKILL")
+        yield* Effect.promise(() => waitFor(() => !pool.connections().some((c) => c.pid === before), 5_000))
+        const after = Number(text(yield* tools.callTool({ name: "pid" })))
+        expect(after).not.toBe(before)
+        expect(pool.snapshot().counters.errors).toBe(0)
+      })
+    )
+  )
+
+  it.live("a request beyond requestTimeout fails with MCPTimeout and the pool keeps serving", () =>
+    withManager({ fx: fixture }, { ...fast, minConnections: 2, maxConnections: 2, requestTimeout: 0.3 }, (manager) =>
+      Effect.gen(function* () {
+        const tools = yield* manager.getMcpTools("fx")
+        const [slow, quick] = yield* Effect.all(
+          [
+            Effect.flip(tools.callTool({ name: "sleep", arguments: { ms: 5_000 } })),
+            tools.callTool({ name: "echo", arguments: { text: "still here" } })
+          ],
+          { concurrency: "unbounded" }
+        )
+        expect(slow._tag).toBe("MCPTimeout")
+        expect(slow.message).toContain("fx")
+        expect(text(quick)).toBe("still here")
+        const again = yield* tools.callTool({ name: "echo", arguments: { text: "again" } })
+        expect(text(again)).toBe("again")
+      })
+    )
+  )
+
+  it.live("a command that does not exist and a URL nothing listens on: MCPConnectionError naming the server", () =>
+    withManager(
+      {
+        missing: { command: "/nonexistent/mcp-server-binary", args: [] },
+        nowhere: { type: "http", url: "http://127.0.0.1:9/mcp" }
+      },
+      { ...fast, minConnections: 0, connectionTimeout: 5 },
+      (manager) =>
+        Effect.gen(function* () {
+          for (const name of ["missing", "nowhere"]) {
+            const tools = yield* manager.getMcpTools(name)
+            const started = Date.now()
+            const error = yield* Effect.flip(tools.listTools())
+            expect(Date.now() - started).toBeLessThan(5_000)
+            expect(error._tag).toBe("MCPConnectionError")
+            expect(error.message).toContain(`"${name}"`)
+          }
+        })
+    )
+  )
+
+  it.live("after shutdown no child process remains, also for servers behind sh -c and an npx-style wrapper", () =>
+    Effect.gen(function* () {
+      const script = [fixture.command, ...fixture.args].map((part) => `'${part}'`).join(" ")
+      const servers = {
+        direct: fixture,
+        shell: { command: "sh", args: ["-c", `${script}; true`] },
+        wrapped: { command: process.execPath, args: [wrapperPath, fixture.command, ...fixture.args] }
+      }
+      let seen = 0
+      yield* withManager(servers, { ...fast, minConnections: 2 }, (manager) =>
+        Effect.gen(function* () {
+          for (const name of Object.keys(servers)) {
+            const tools = yield* manager.getMcpTools(name)
+            expect(text(yield* tools.callTool({ name: "echo", arguments: { text: name } }))).toBe(name)
+          }
+          seen = (yield* Effect.promise(() => descendantsOf(process.pid))).length
+        })
+      )
+      // 2 connections each; the sh and wrapper servers are two processes deep.
+      expect(seen).toBeGreaterThanOrEqual(10)
+      const left = yield* Effect.promise(() => descendantsOf(process.pid))
+      expect(left).toEqual([])
+    })
+  )
+})

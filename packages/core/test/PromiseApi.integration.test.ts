@@ -1,0 +1,127 @@
+import { mkdtemp, rm, writeFile } from "node:fs/promises"
+import { tmpdir } from "node:os"
+import { join } from "node:path"
+import { afterEach, describe, expect, it } from "vitest"
+import { descendantsOf, fixtureStdioConfig } from "@mcp-pool/test-servers"
+import {
+  createMcpConnectionManager,
+  createPooledMcpTools,
+  getMcpConnectionManager,
+  type McpConnectionManager,
+  shutdownMcpConnectionManager
+} from "../src/index.js"
+
+const fixture = fixtureStdioConfig()
+const defaults = { minConnections: 1, maxConnections: 2, retryAttempts: 0, shutdownGracePeriod: 0.5 }
+const open: Array<McpConnectionManager> = []
+
+afterEach(async () => {
+  await Promise.all(open.splice(0).map((manager) => manager.close()))
+  await shutdownMcpConnectionManager()
+})
+
+const text = (result: object): string => {
+  const content: unknown = "content" in result ? result.content : undefined
+  if (!Array.isArray(content)) return ""
+  const first: unknown = content[0]
+  return typeof first === "object" && first !== null && "text" in first ? String(first.text) : ""
+}
+
+describe("the Promise front door", () => {
+  it("calls tools, reports pools, redacts secrets, and leaves no process after close()", async () => {
+    const manager = await createMcpConnectionManager({
+      servers: { fx: { ...fixture, env: { API_KEY: "s3cret-value" } } },
+      defaults
+    })
+    open.push(manager)
+    const tools = manager.tools("fx")
+    const echoed = await tools.callTool({ name: "echo", arguments: { text: "promise" } })
+    expect(text(echoed)).toBe("promise")
+    expect((await tools.listTools()).tools.map((tool) => tool.name)).toContain("echo")
+    expect(tools.getServerVersion()?.name).toBeTruthy()
+
+    const { servers } = await manager.servers()
+    expect(servers).toEqual([{ name: "fx", transport: "stdio", pooled: true }])
+    const { pools } = await manager.pools()
+    expect(pools[0]).toMatchObject({
+      server_name: "fx",
+      total_requests: 2,
+      total_errors: 0,
+      circuit_breaker_state: "closed"
+    })
+    const details = await manager.pool("fx")
+    expect(details.connections.length).toBeGreaterThanOrEqual(1)
+    const summary = await manager.metricsSummary()
+    expect(summary.global_metrics).toEqual({ total_pools: 1, total_requests: 2, total_errors: 0 })
+
+    const everything = JSON.stringify([await manager.config(), details])
+    expect(everything).toContain("API_KEY")
+    expect(everything).not.toContain("s3cret-value")
+
+    await manager.close()
+    expect(await descendantsOf(process.pid)).toEqual([])
+  })
+
+  it("withConnection pins one connection for several calls", async () => {
+    const manager = await createMcpConnectionManager({ servers: { fx: fixture }, defaults })
+    open.push(manager)
+    const pids = await manager.withConnection("fx", async (client) => {
+      const a = await client.callTool({ name: "pid" })
+      const b = await client.callTool({ name: "pid" })
+      return [text(a), text(b)]
+    })
+    expect(pids[0]).toBe(pids[1])
+    await expect(manager.withConnection("fx", () => Promise.reject(new Error("mine")))).rejects.toThrow("mine")
+  })
+
+  it("rejects with the library's tagged errors", async () => {
+    const manager = await createMcpConnectionManager({ servers: { fx: fixture }, defaults })
+    open.push(manager)
+    expect(() => manager.tools("nope")).toThrow(expect.objectContaining({ _tag: "MCPServerNotFound" }))
+    await expect(manager.pool("nope")).rejects.toMatchObject({ _tag: "MCPServerNotFound", serverName: "nope" })
+    await expect(manager.tools("fx").callTool({ name: "fail", arguments: { message: "boom" } })).rejects.toMatchObject({
+      _tag: "MCPRequestError",
+      serverName: "fx"
+    })
+    const toolError = await manager.tools("fx").callTool({ name: "tool_error", arguments: { message: "bad input" } })
+    expect(toolError.isError).toBe(true)
+    await expect(manager.configureServerPool("fx", { maxConnections: 0 })).rejects.toMatchObject({
+      _tag: "MCPConfigError"
+    })
+  })
+
+  it("configureServerPool rebuilds the pool with the new settings", async () => {
+    const manager = await createMcpConnectionManager({ servers: { fx: fixture }, defaults })
+    open.push(manager)
+    await manager.configureServerPool("fx", { maxConnections: 5, minConnections: 0 })
+    const details = await manager.pool("fx")
+    expect(details.config).toMatchObject({ pool_config: { max_connections: 5, min_connections: 0 } })
+    expect(text(await manager.tools("fx").callTool({ name: "echo", arguments: { text: "x" } }))).toBe("x")
+  })
+
+  it("an invalid configuration rejects with MCPConfigError and starts nothing", async () => {
+    await expect(
+      createMcpConnectionManager({ servers: { fx: fixture }, defaults: { minConnections: 5, maxConnections: 2 } })
+    ).rejects.toMatchObject({ _tag: "MCPConfigError" })
+    expect(await descendantsOf(process.pid)).toEqual([])
+  })
+
+  it("the process-wide manager reads MCP_CONFIG_PATH and is created once", async () => {
+    const dir = await mkdtemp(join(tmpdir(), "mcp-pool-"))
+    const path = join(dir, "mcp.json")
+    await writeFile(path, JSON.stringify({ mcpServers: { fx: { ...fixture, pool: defaults } } }))
+    const previous = process.env["MCP_CONFIG_PATH"]
+    process.env["MCP_CONFIG_PATH"] = path
+    try {
+      const tools = createPooledMcpTools("fx")
+      expect(text(await tools.callTool({ name: "echo", arguments: { text: "global" } }))).toBe("global")
+      expect(await getMcpConnectionManager()).toBe(await getMcpConnectionManager())
+      await shutdownMcpConnectionManager()
+      expect(await descendantsOf(process.pid)).toEqual([])
+    } finally {
+      if (previous === undefined) delete process.env["MCP_CONFIG_PATH"]
+      else process.env["MCP_CONFIG_PATH"] = previous
+      await rm(dir, { recursive: true, force: true })
+    }
+  })
+})
