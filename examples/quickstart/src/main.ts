@@ -3,28 +3,21 @@
  * and @modelcontextprotocol/server-everything over stdio), a few hundred concurrent tool
  * calls through them, and a table per pool. Exits 0 and leaves no process behind.
  *
- * Run it with `pnpm demo` from the repository root.
+ * Run it with `pnpm demo` from the repository root; the servers are in ../.mcp.json.
  */
 import { createMcpConnectionManager, type McpConnectionManager } from "@mcp-pool/core"
-import {
-  descendantsOf,
-  fixtureStdioConfig,
-  serverEverythingStdioConfig,
-  startHttpFixtureServer
-} from "@mcp-pool/test-servers"
+import { join } from "node:path"
+import { fileURLToPath } from "node:url"
+import { descendantsOf, spawnHttpFixtureServer } from "@mcp-pool/test-servers"
 
 const CALLS_PER_POOL = 300
 
-// The same shape as a `.mcp.json` file; `${FIXTURE_HTTP_URL}` is expanded from the environment.
-const fixture = fixtureStdioConfig()
-const everything = serverEverythingStdioConfig()
-const mcpJson = {
-  mcpServers: {
-    "fixture-stdio": { command: fixture.command, args: fixture.args, pool: { minConnections: 2, maxConnections: 4 } },
-    "fixture-http": { type: "http", url: "${FIXTURE_HTTP_URL}", pool: { minConnections: 2, maxConnections: 4 } },
-    everything: { command: everything.command, args: everything.args, pool: { minConnections: 2, maxConnections: 4 } }
-  }
-}
+// The servers come from ../.mcp.json, in the format the MCP ecosystem uses; its relative
+// paths are resolved from the example's folder, and `${FIXTURE_HTTP_URL}` from the environment.
+const exampleDir = fileURLToPath(new URL("..", import.meta.url))
+process.chdir(exampleDir)
+const configPath = join(exampleDir, ".mcp.json")
+const serverNames = ["fixture-stdio", "fixture-http", "everything"]
 
 const callFor: Record<string, { readonly name: string; readonly arguments: (i: number) => Record<string, unknown> }> = {
   "fixture-stdio": { name: "echo", arguments: (i) => ({ text: `hello ${i}` }) },
@@ -54,21 +47,22 @@ const run = async (manager: McpConnectionManager, server: string) => {
       }
     })
   )
-  return { latencies: latencies.sort((a, b) => a - b), failed }
+  return { latencies: latencies.toSorted((a, b) => a - b), failed }
 }
 
 const main = async () => {
-  const http = await startHttpFixtureServer()
+  // The remote server runs in its own process, as a remote server would.
+  const http = await spawnHttpFixtureServer()
   process.env["FIXTURE_HTTP_URL"] = http.url
   let manager: McpConnectionManager | undefined
   try {
     const warmStart = performance.now()
-    manager = await createMcpConnectionManager({ servers: mcpJson.mcpServers })
+    manager = await createMcpConnectionManager({ configPath })
     console.log(`pools warm in ${(performance.now() - warmStart).toFixed(0)} ms\n`)
     const ready = manager
-    const results = await Promise.all(
-      Object.keys(mcpJson.mcpServers).map(async (server) => ({ server, ...(await run(ready, server)) }))
-    )
+    // One pool at a time, so that each row shows that pool alone on this machine.
+    const results = []
+    for (const server of serverNames) results.push({ server, ...(await run(ready, server)) })
     const { pools } = await manager.pools()
     const rows = results.map(({ server, latencies, failed }) => {
       const pool = pools.find((p) => p.server_name === server)
@@ -83,16 +77,17 @@ const main = async () => {
         "p99 ms": percentile(latencies, 99).toFixed(2)
       }
     })
+    console.log(`${CALLS_PER_POOL} calls in flight at once per pool; latency from each call's start, queueing included`)
     console.table(rows)
     const failures = rows.reduce((sum, row) => sum + row.errors, 0)
     if (failures > 0) throw new Error(`${failures} calls failed`)
   } finally {
     await manager?.close()
-    await http.close()
+    await http.stop()
   }
   const left = await descendantsOf(process.pid)
   if (left.length > 0) throw new Error(`processes left behind: ${left.map((p) => p.command).join(", ")}`)
-  console.log(`\n${Object.keys(mcpJson.mcpServers).length * CALLS_PER_POOL} calls done; every server process ended.`)
+  console.log(`\n${serverNames.length * CALLS_PER_POOL} calls done; every server process ended.`)
 }
 
 main().catch((error: unknown) => {

@@ -164,6 +164,13 @@ const loadServers = (
   return ServerConfig.loadFile(options.configPath ?? ServerConfig.defaultConfigPath(env, process.cwd()), env)
 }
 
+const startPool = (server: ServerConfig.ServerConfig, config: PoolConfig.PoolConfig) =>
+  Effect.gen(function* () {
+    const scope = yield* Scope.make()
+    const pool = yield* MCPConnectionPool.make({ server, config }).pipe(Scope.provide(scope))
+    return { pool, scope }
+  })
+
 interface Entry {
   readonly server: ServerConfig.ServerConfig
   overrides: PoolConfig.PoolConfigInput
@@ -203,13 +210,6 @@ export const make = (options: ManagerOptions = {}): Effect.Effect<Service, MCPCo
 
     const managerScope = yield* Effect.scope
     const entries = new Map<string, Entry>()
-
-    const startPool = (server: ServerConfig.ServerConfig, config: PoolConfig.PoolConfig) =>
-      Effect.gen(function* () {
-        const scope = yield* Scope.make()
-        const pool = yield* MCPConnectionPool.make({ server, config }).pipe(Scope.provide(scope))
-        return { pool, scope }
-      })
 
     yield* Effect.forEach(
       servers,

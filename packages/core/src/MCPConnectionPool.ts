@@ -437,10 +437,13 @@ export const make = (options: {
       )
     })
 
-    const warmUp: Effect.Effect<void> = Effect.forEach(
-      Array.from({ length: config.minConnections }),
-      () => Effect.ignore(Pool.use(thePool, () => Effect.void)),
-      { concurrency: "unbounded", discard: true }
+    // Each warm-up borrower holds its connection until all have one, so that `min` distinct
+    // connections are open (or failed) when it returns.
+    const warmUp: Effect.Effect<void> = Effect.scoped(
+      Effect.forEach(Array.from({ length: config.minConnections }), () => Effect.ignore(Pool.get(thePool)), {
+        concurrency: "unbounded",
+        discard: true
+      })
     )
 
     const snapshot = (): Snapshot => {

@@ -137,7 +137,9 @@ const entries = (
     )
   }
   try {
-    return Result.succeed(Object.entries(value).map(([name, entry]) => server(name, entry, `${path}.${name}`, options)))
+    return Result.succeed(
+      Object.entries(value).map(([name, entry]) => parseServer(name, entry, `${path}.${name}`, options))
+    )
   } catch (error) {
     if (error instanceof Invalid) return Result.fail(error.error)
     throw error
@@ -146,7 +148,7 @@ const entries = (
 
 // Keys other tools put on a server entry ("disabled", "alwaysAllow", "timeout",
 // "description", ...) are ignored, so one file can serve them and us.
-const server = (name: string, entry: unknown, path: string, options: ParseOptions): ServerConfig => {
+const parseServer = (name: string, entry: unknown, path: string, options: ParseOptions): ServerConfig => {
   const invalid = (at: string, value: unknown, rule: string): never => {
     throw new Invalid(new MCPConfigError({ serverName: name, source: options.source, path: at, value, rule }))
   }

@@ -103,7 +103,7 @@ describe("MCPConnectionPool over real servers", () => {
           (client) => Effect.promise(() => client.close())
         )
         const directList = yield* Effect.promise(() => direct.listTools())
-        expect(pooledList.tools.map((t) => t.name).sort()).toEqual(directList.tools.map((t) => t.name).sort())
+        expect(pooledList.tools.map((t) => t.name).toSorted()).toEqual(directList.tools.map((t) => t.name).toSorted())
         expect(text(pooledEcho)).toContain("pooled")
         const version = yield* tools.getServerVersion()
         expect(version?.name).toBeTruthy()
