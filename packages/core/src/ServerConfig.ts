@@ -7,6 +7,7 @@
 import { readFile } from "node:fs/promises"
 import { resolve as resolvePath } from "node:path"
 import * as Effect from "effect/Effect"
+import * as Jsonc from "jsonc-parser"
 import * as Predicate from "effect/Predicate"
 import * as Result from "effect/Result"
 import { MCPConfigError } from "./Errors.js"
@@ -235,19 +236,13 @@ const parseServer = (name: string, entry: unknown, path: string, options: ParseO
   return invalid(`${path}.type`, type, `must be "stdio", "http", "streamable-http" or "sse"`)
 }
 
-const lineColumn = (text: string, message: string): string => {
-  const lc = /line (\d+) column (\d+)/.exec(message)
-  if (lc !== null) return `line ${lc[1]}, column ${lc[2]}`
-  const position = /position (\d+)/.exec(message)
-  if (position === null) return "unknown position"
-  const before = text.slice(0, Number(position[1]))
-  const line = before.split("\n").length
-  const column = Number(position[1]) - before.lastIndexOf("\n")
-  return `line ${line}, column ${column}`
+const lineColumn = (text: string, offset: number): string => {
+  const before = text.slice(0, offset)
+  return `line ${before.split("\n").length}, column ${offset - before.lastIndexOf("\n")}`
 }
 
 /**
- * Reads and parses a config file. A missing or unreadable file, and a JSON syntax error
+ * Reads and parses a config file (comments and trailing commas allowed). A missing or unreadable file, and a JSON syntax error
  * (with its line and column), are `MCPConfigError`s naming the file.
  *
  * @since 0.1.0
@@ -269,17 +264,17 @@ export const loadFile = (
       })
   }).pipe(
     Effect.flatMap((text) => {
-      let json: unknown
-      try {
-        json = JSON.parse(text)
-      } catch (cause) {
-        const message = cause instanceof Error ? cause.message : String(cause)
+      // JSON with comments and trailing commas, as VS Code writes its mcp.json.
+      const errors: Array<Jsonc.ParseError> = []
+      const json: unknown = Jsonc.parse(text, errors, { allowTrailingComma: true })
+      const first = errors[0]
+      if (first !== undefined) {
         return Effect.fail(
           new MCPConfigError({
             serverName: undefined,
             source,
             path: "",
-            rule: `invalid JSON at ${lineColumn(text, message)}: ${message}`
+            rule: `invalid JSON at ${lineColumn(text, first.offset)}: ${Jsonc.printParseErrorCode(first.error)}`
           })
         )
       }
