@@ -6,6 +6,7 @@ import {
   descendantsOf,
   fixtureStdioConfig,
   serverEverythingStdioConfig,
+  spawnHttpFixtureServer,
   startHttpFixtureServer,
   waitFor,
   wrapperPath
@@ -221,6 +222,66 @@ describe("MCPConnectionPool over real servers", () => {
           }
         })
     )
+  )
+
+  it.live("1,000 calls at once on one connection: every one succeeds, no listener warning, in-flight capped", () =>
+    withManager(
+      { fx: fixture },
+      { ...fast, minConnections: 1, maxConnections: 1, maxConcurrentRequestsPerConnection: 5_000 },
+      (manager) =>
+        Effect.gen(function* () {
+          const warnings: Array<string> = []
+          const onWarning = (warning: Error) => warnings.push(warning.name)
+          process.on("warning", onWarning)
+          const tools = yield* manager.getMcpTools("fx")
+          const pool = yield* manager.pool("fx")
+          let peak = 0
+          // Large payloads fill the pipe to the server, so writes queue under backpressure.
+          const payload = "x".repeat(20_000)
+          const results = yield* Effect.forEach(
+            Array.from({ length: 1_000 }, (_, i) => i),
+            () =>
+              tools.callTool({ name: "echo", arguments: { text: payload } }).pipe(
+                Effect.tap(() =>
+                  Effect.sync(() => {
+                    peak = Math.max(peak, ...pool.connections().map((c) => c.inFlight))
+                  })
+                )
+              ),
+            { concurrency: "unbounded" }
+          ).pipe(Effect.ensuring(Effect.sync(() => process.off("warning", onWarning))))
+          expect(results.every((result) => text(result) === payload)).toBe(true)
+          expect(warnings).toEqual([])
+          expect(peak).toBeLessThanOrEqual(256)
+          expect(peak).toBeGreaterThan(1)
+        })
+    )
+  )
+
+  it.live("a remote server restarted on the same port: the forgotten session is replaced and the call retried", () =>
+    Effect.gen(function* () {
+      const first = yield* Effect.promise(() => spawnHttpFixtureServer())
+      let current = first
+      yield* withManager(
+        { remote: { type: "http", url: first.url } },
+        { ...fast, minConnections: 1, maxConnections: 1, retryAttempts: 1, retryDelay: 0 },
+        (manager) =>
+          Effect.gen(function* () {
+            const tools = yield* manager.getMcpTools("remote")
+            const pool = yield* manager.pool("remote")
+            const before = text(yield* tools.callTool({ name: "pid" }))
+            yield* Effect.promise(() => first.stop())
+            current = yield* Effect.promise(() => spawnHttpFixtureServer({ port: first.port }))
+            const after = text(yield* tools.callTool({ name: "pid" }))
+            expect(after).not.toBe(before)
+            expect(after).toBe(String(current.pid))
+            const { counters } = pool.snapshot()
+            expect(counters.connectionErrors).toBeGreaterThanOrEqual(1)
+            expect(counters.retries).toBeGreaterThanOrEqual(1)
+            expect(counters.errors).toBe(0)
+          })
+      ).pipe(Effect.ensuring(Effect.promise(() => Promise.all([first.stop(), current.stop()]))))
+    })
   )
 
   it.live("after shutdown no child process remains, also for servers behind sh -c and an npx-style wrapper", () =>

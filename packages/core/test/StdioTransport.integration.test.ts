@@ -54,23 +54,29 @@ const child = spawn(process.execPath, [process.argv[2]], { stdio: "inherit" })
 child.on("exit", (code) => process.exit(code ?? 1))
 `
 
-/** A host that starts a transport (server behind sh) and exits without closing it. */
-const hostScript = (serverPath: string): string => `
+/**
+ * A host that starts a transport and ends without closing it. Its server (behind sh) ignores
+ * its stdin, so only the transport's exit hook can end it.
+ */
+const hostScript = (marker: string): string => `
 import { ProcessGroupStdioTransport } from ${JSON.stringify(pathToFileURL(transportSource).href)}
 const transport = new ProcessGroupStdioTransport({
   command: "sh",
-  args: ["-c", '"$NODE" "$SERVER"; true'],
-  env: { NODE: process.execPath, SERVER: ${JSON.stringify(serverPath)}, KEEP_ALIVE: "1" }
+  args: ["-c", '"$NODE" -e "setInterval(() => {}, 60000)" ${marker}; true'],
+  env: { NODE: process.execPath }
 })
 await transport.start()
 process.stdout.write(JSON.stringify({ pid: transport.pid }) + "\\n")
-process.exit(0)
+if (process.env.HOST_END === "SIGTERM") process.kill(process.pid, "SIGTERM")
+else process.exit(0)
+setInterval(() => {}, 1000)
 `
 
 let dir = ""
 let serverPath = ""
 let wrapperPath = ""
 let hostPath = ""
+const hostMarker = `mcp-pool-host-test-${process.pid}`
 
 beforeAll(async () => {
   dir = await mkdtemp(join(tmpdir(), "mcp-pool-stdio-"))
@@ -79,7 +85,7 @@ beforeAll(async () => {
   hostPath = join(dir, "host.mjs")
   await writeFile(serverPath, serverScript)
   await writeFile(wrapperPath, wrapperScript)
-  await writeFile(hostPath, hostScript(serverPath))
+  await writeFile(hostPath, hostScript(hostMarker))
 })
 
 afterAll(async () => {
@@ -293,12 +299,18 @@ describe("ProcessGroupStdioTransport", () => {
     }
   })
 
-  it("SIGKILLs the groups still open when the host process exits", async () => {
+  it.each(["exit", "SIGTERM"])("SIGKILLs the groups still open when the host process ends (%s)", async (end) => {
     const output = await new Promise<string>((resolve, reject) => {
-      execFile(process.execPath, [hostPath], { timeout: 10_000 }, (error, stdout) => {
-        if (error === null) resolve(stdout)
-        else reject(error)
-      })
+      execFile(
+        process.execPath,
+        [hostPath],
+        { timeout: 10_000, env: { ...process.env, HOST_END: end } },
+        (error, stdout) => {
+          // A host ended by SIGTERM reports the signal: that is the point of this case.
+          if (error === null || (end === "SIGTERM" && error.signal === "SIGTERM")) resolve(stdout)
+          else reject(error)
+        }
+      )
     })
     const parsed: unknown = JSON.parse(output)
     const pgid = typeof parsed === "object" && parsed !== null && "pid" in parsed ? Number(parsed.pid) : NaN
@@ -307,6 +319,6 @@ describe("ProcessGroupStdioTransport", () => {
     await waitFor(() => !processGroupAlive(pgid), 2_000)
     // The host is gone, so its orphans would hang below init: look at the whole table.
     const everything = await descendantsOf(1)
-    expect(everything.filter((info) => info.pgid === pgid || info.command.includes(serverPath))).toEqual([])
+    expect(everything.filter((info) => info.pgid === pgid || info.command.includes(hostMarker))).toEqual([])
   })
 })

@@ -2,6 +2,7 @@
  * A stdio MCP client transport that runs the server in its own process group and ends the
  * whole group (wrappers such as `npx`, `uvx` or `sh -c` and their children) on close.
  */
+import { onExit } from "signal-exit"
 import { type ChildProcessWithoutNullStreams, spawn } from "node:child_process"
 import { readdir, readFile } from "node:fs/promises"
 import { getDefaultEnvironment } from "@modelcontextprotocol/sdk/client/stdio.js"
@@ -76,14 +77,15 @@ const killAllOnExit = (): void => {
 }
 
 /**
- * Remembers a process group so that it is SIGKILLed if the host process exits while it lives.
- * Only `process.on("exit")` is covered: turning SIGINT/SIGTERM into an orderly exit (or a
- * `close()` of every transport) is the application's job, or the connection manager's.
+ * Remembers a process group so that it is SIGKILLed if the host process exits while it lives:
+ * a normal exit, `process.exit()`, or a fatal signal (SIGINT, SIGTERM, SIGHUP, ...) that the
+ * application does not handle itself. `signal-exit` re-raises such a signal after the groups
+ * are killed, so the host still ends as it would have.
  */
 const registerGroup = (pgid: number): void => {
   if (!exitHookInstalled) {
     exitHookInstalled = true
-    process.on("exit", killAllOnExit)
+    onExit(killAllOnExit)
   }
   liveGroups.add(pgid)
 }
@@ -297,36 +299,14 @@ export class ProcessGroupStdioTransport implements Transport {
       return Promise.reject(new Error("Not connected"))
     }
     const json = serializeMessage(message)
+    // The write callback fires once the chunk is flushed (later, under backpressure) or with
+    // the error that destroyed the pipe. No listener per pending write: a burst of writes on
+    // one server must not trip Node's MaxListenersExceededWarning.
     return new Promise<void>((resolve, reject) => {
-      let written = false
-      let waitingForDrain = false
-      let settled = false
-      const settle = (error?: Error): void => {
-        if (settled) return
-        settled = true
-        stdin.off("drain", onDrain)
-        stdin.off("close", onClose)
-        if (error === undefined) resolve()
+      stdin.write(json, (error) => {
+        if (error === null || error === undefined) resolve()
         else reject(error)
-      }
-      const onDrain = (): void => {
-        waitingForDrain = false
-        if (written) settle()
-      }
-      const onClose = (): void => settle(new Error("Not connected"))
-      const flushed = stdin.write(json, (error) => {
-        if (error !== null && error !== undefined) {
-          settle(error)
-          return
-        }
-        written = true
-        if (!waitingForDrain) settle()
       })
-      if (!flushed) {
-        waitingForDrain = true
-        stdin.on("drain", onDrain)
-        stdin.on("close", onClose)
-      }
     })
   }
 
