@@ -59,4 +59,41 @@ describe("time-based pool behaviour, on the test clock", () => {
       yield* Scope.close(scope, Exit.void)
     })
   )
+
+  it.effect(
+    'no connection within acquireTimeout: MCPPoolExhausted; with fallback "direct" a one-off connection serves',
+    () =>
+      Effect.gen(function* () {
+        const scope = yield* Scope.make()
+        const manager = yield* Manager.make({
+          servers: { fx: fixtureStdioConfig(), fallback: { ...fixtureStdioConfig(), pool: { fallback: "direct" } } },
+          defaults: {
+            minConnections: 1,
+            maxConnections: 1,
+            acquireTimeout: 5,
+            retryAttempts: 0,
+            shutdownGracePeriod: 0.5
+          }
+        }).pipe(Scope.provide(scope))
+        for (const name of ["fx", "fallback"]) {
+          const pool = yield* manager.pool(name)
+          const tools = yield* manager.getMcpTools(name)
+          const busy = yield* Effect.forkChild(tools.callTool({ name: "sleep", arguments: { ms: 1_500 } }))
+          yield* realWait(() => pool.connections().some((c) => c.inFlight === 1))
+          const waiting = yield* Effect.forkChild(tools.callTool({ name: "echo", arguments: { text: "late" } }))
+          yield* realWait(() => pool.snapshot().pendingRequests === 1)
+          yield* TestClock.adjust("5 seconds")
+          const exit = yield* Fiber.await(waiting)
+          if (name === "fx") {
+            expect(exit._tag === "Failure" && String(exit.cause)).toContain("MCPPoolExhausted")
+            expect(pool.counters.exhausted).toBe(1)
+          } else {
+            expect(exit._tag).toBe("Success")
+            expect(pool.counters.fallbacks).toBe(1)
+          }
+          yield* Fiber.join(busy)
+        }
+        yield* Scope.close(scope, Exit.void)
+      })
+  )
 })
