@@ -164,6 +164,12 @@ describe("CircuitBreaker state machine (property-based)", () => {
   })
 })
 
+const badInputIsNotAFailure: CircuitBreaker.Classify<number, string> = (exit) => {
+  if (Exit.isSuccess(exit)) return "success"
+  const error = Exit.findErrorOption(exit)
+  return error._tag === "Some" && error.value === "bad-input" ? "success" : "failure"
+}
+
 describe("CircuitBreaker.execute, on the test clock", () => {
   const failing = Effect.fail("down" as const)
 
@@ -222,17 +228,11 @@ describe("CircuitBreaker.execute, on the test clock", () => {
   it.effect("a classifier can say which failures count", () =>
     Effect.gen(function* () {
       const breaker = CircuitBreaker.make({ name: "svc", failureThreshold: 2, recoveryTimeout: "5 seconds" })
-      const classify: CircuitBreaker.Classify<number, string> = (exit) =>
-        Exit.isSuccess(exit)
-          ? "success"
-          : Exit.findErrorOption(exit).pipe((e) =>
-              e._tag === "Some" && e.value === "bad-input" ? "success" : "failure"
-            )
       for (let i = 0; i < 5; i++)
-        yield* Effect.exit(CircuitBreaker.execute(Effect.fail("bad-input"), breaker, classify))
+        yield* Effect.exit(CircuitBreaker.execute(Effect.fail("bad-input"), breaker, badInputIsNotAFailure))
       expect(yield* breaker.state).toBe("closed")
-      yield* Effect.exit(CircuitBreaker.execute(Effect.fail("down"), breaker, classify))
-      yield* Effect.exit(CircuitBreaker.execute(Effect.fail("down"), breaker, classify))
+      yield* Effect.exit(CircuitBreaker.execute(Effect.fail("down"), breaker, badInputIsNotAFailure))
+      yield* Effect.exit(CircuitBreaker.execute(Effect.fail("down"), breaker, badInputIsNotAFailure))
       expect(yield* breaker.state).toBe("open")
     })
   )
