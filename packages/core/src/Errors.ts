@@ -158,6 +158,24 @@ export class MCPServerNotFound extends Data.TaggedError("MCPServerNotFound")<{
 }
 
 /**
+ * A query to the monitoring operations had a bad parameter (for example an alert severity
+ * that is not `info`, `warning` or `critical`); the monitoring API answers it with 400.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class MCPInvalidQuery extends Data.TaggedError("MCPInvalidQuery")<{
+  readonly serverName?: string | undefined
+  readonly parameter: string
+  readonly value: unknown
+  readonly rule: string
+}> {
+  override get message(): string {
+    return `Invalid query parameter "${this.parameter}" (got ${formatValue(this.value)}): ${this.rule}`
+  }
+}
+
+/**
  * Any error a pooled call can fail with.
  *
  * @since 0.1.0
@@ -171,7 +189,7 @@ export type MCPCallError = MCPConnectionError | MCPPoolExhausted | MCPCircuitOpe
  * @since 0.1.0
  * @category errors
  */
-export type MCPPoolError = MCPCallError | MCPHealthCheckError | MCPConfigError | MCPServerNotFound
+export type MCPPoolError = MCPCallError | MCPHealthCheckError | MCPConfigError | MCPServerNotFound | MCPInvalidQuery
 
 const tags: ReadonlySet<string> = new Set([
   "MCPConnectionError",
@@ -181,7 +199,8 @@ const tags: ReadonlySet<string> = new Set([
   "MCPTimeout",
   "MCPRequestError",
   "MCPConfigError",
-  "MCPServerNotFound"
+  "MCPServerNotFound",
+  "MCPInvalidQuery"
 ])
 
 /**

@@ -5,17 +5,22 @@
  * @since 0.1.0
  */
 import type { Client } from "@modelcontextprotocol/sdk/client/index.js"
+import * as Clock from "effect/Clock"
 import * as Config from "effect/Config"
 import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
+import * as Fiber from "effect/Fiber"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import * as Result from "effect/Result"
 import * as Scope from "effect/Scope"
+import * as Alerts from "./Alerts.js"
 import type { Connection } from "./Connection.js"
 import { MCPConfigError, type MCPConnectionError, type MCPPoolExhausted, MCPServerNotFound } from "./Errors.js"
 import * as MCPConnectionPool from "./MCPConnectionPool.js"
+import * as MCPHealthMonitor from "./MCPHealthMonitor.js"
+import * as Metrics from "./Metrics.js"
 import * as PoolConfig from "./PoolConfig.js"
 import * as PooledMCPTools from "./PooledMCPTools.js"
 import * as ServerConfig from "./ServerConfig.js"
@@ -39,6 +44,10 @@ export interface ManagerOptions {
   readonly defaults?: PoolConfig.PoolConfigInput | undefined
   /** Wait for every pool's `minConnections` before the manager is ready (default `true`). */
   readonly warmUp?: boolean | undefined
+  /** Run each pool's health monitor from the start (default `true`); see `startMonitoring`. */
+  readonly monitoring?: boolean | undefined
+  /** Alert thresholds, cooldown and history size. */
+  readonly alerts?: Alerts.Options | undefined
 }
 
 /**
@@ -94,6 +103,18 @@ export interface Service {
   readonly defaults: PoolConfig.PoolConfig
   /** The configuration, with every secret (env values, header values, URL credentials) redacted. */
   readonly config: () => RedactedConfig
+  /** Every pool's status and the overall status (the body of `/status`). */
+  readonly status: Effect.Effect<Metrics.StatusReport>
+  /** The manager's alerts: history, live stream, subscriptions. */
+  readonly alerts: Alerts.Alerts
+  /** Runs one health check of a server's pool now (the body of `POST /pools/{name}/health-check`). */
+  readonly healthCheck: (name: string) => Effect.Effect<MCPHealthMonitor.HealthCheckResult, MCPServerNotFound>
+  /** Starts the health monitor of every pool (idempotent). */
+  readonly startMonitoring: Effect.Effect<void>
+  /** Stops the health monitors; the pools keep serving. */
+  readonly stopMonitoring: Effect.Effect<void>
+  /** Whether the health monitors run. */
+  readonly isMonitoring: () => boolean
 }
 
 /**
@@ -164,10 +185,10 @@ const loadServers = (
   return ServerConfig.loadFile(options.configPath ?? ServerConfig.defaultConfigPath(env, process.cwd()), env)
 }
 
-const startPool = (server: ServerConfig.ServerConfig, config: PoolConfig.PoolConfig) =>
+const startPool = (server: ServerConfig.ServerConfig, config: PoolConfig.PoolConfig, alerts: Alerts.Alerts) =>
   Effect.gen(function* () {
     const scope = yield* Scope.make()
-    const pool = yield* MCPConnectionPool.make({ server, config }).pipe(Scope.provide(scope))
+    const pool = yield* MCPConnectionPool.make({ server, config, alerts }).pipe(Scope.provide(scope))
     return { pool, scope }
   })
 
@@ -176,6 +197,7 @@ interface Entry {
   overrides: PoolConfig.PoolConfigInput
   pool: MCPConnectionPool.MCPConnectionPool
   scope: Scope.Closeable
+  monitor: Fiber.Fiber<never> | undefined
 }
 
 /**
@@ -209,13 +231,14 @@ export const make = (options: ManagerOptions = {}): Effect.Effect<Service, MCPCo
     const configs = yield* Effect.forEach(servers, (server) => resolveFor(server, {}))
 
     const managerScope = yield* Effect.scope
+    const alerts = yield* Alerts.make(options.alerts)
     const entries = new Map<string, Entry>()
 
     yield* Effect.forEach(
       servers,
       (server, index) =>
-        Effect.map(startPool(server, configs[index] ?? defaults), ({ pool, scope }) => {
-          entries.set(server.name, { server, overrides: {}, pool, scope })
+        Effect.map(startPool(server, configs[index] ?? defaults, alerts), ({ pool, scope }) => {
+          entries.set(server.name, { server, overrides: {}, pool, scope, monitor: undefined })
         }),
       { discard: true }
     )
@@ -232,6 +255,29 @@ export const make = (options: ManagerOptions = {}): Effect.Effect<Service, MCPCo
     if (options.warmUp !== false) {
       yield* Effect.forEach(entries.values(), (entry) => entry.pool.warmUp, { concurrency: "unbounded", discard: true })
     }
+
+    // The monitor of a pool runs in the pool's scope, so it stops when the pool closes.
+    let monitoring = false
+    const startMonitor = (entry: Entry): Effect.Effect<void> =>
+      entry.monitor !== undefined
+        ? Effect.void
+        : Effect.map(Effect.forkIn(MCPHealthMonitor.run(entry.pool), entry.scope), (fiber) => {
+            entry.monitor = fiber
+          })
+    const startMonitoring: Effect.Effect<void> = Effect.suspend(() => {
+      monitoring = true
+      return Effect.forEach(entries.values(), startMonitor, { discard: true })
+    })
+    const stopMonitoring: Effect.Effect<void> = Effect.suspend(() => {
+      monitoring = false
+      const fibers = Array.from(entries.values(), (entry) => {
+        const fiber = entry.monitor
+        entry.monitor = undefined
+        return fiber
+      }).filter((fiber) => fiber !== undefined)
+      return Fiber.interruptAll(fibers)
+    })
+    if (options.monitoring !== false) yield* startMonitoring
 
     const notFound = (name: string) =>
       new MCPServerNotFound({ serverName: name, knownServers: Array.from(entries.keys()) })
@@ -250,11 +296,14 @@ export const make = (options: ManagerOptions = {}): Effect.Effect<Service, MCPCo
         )
         const overrides = { ...entry.overrides, ...validated }
         const config = yield* resolveFor(entry.server, overrides)
-        const started = yield* startPool(entry.server, config)
+        const started = yield* startPool(entry.server, config, alerts)
         const previous = entry.scope
         entry.overrides = overrides
         entry.pool = started.pool
         entry.scope = started.scope
+        entry.monitor = undefined
+        alerts.reset(name)
+        if (monitoring) yield* startMonitor(entry)
         // The old pool finishes what it is serving, then closes, without holding the caller.
         yield* Effect.forkIn(Scope.close(previous, Exit.void), managerScope)
       })
@@ -284,7 +333,20 @@ export const make = (options: ManagerOptions = {}): Effect.Effect<Service, MCPCo
             { ...ServerConfig.redact(entry.server), pool_config: PoolConfig.toSnakeCase(entry.pool.config) }
           ])
         )
-      })
+      }),
+      status: Clock.clockWith((clock) =>
+        Effect.sync(() =>
+          Metrics.statusReport(
+            Array.from(entries.values(), (entry) => entry.pool),
+            clock.currentTimeMillisUnsafe()
+          )
+        )
+      ),
+      alerts,
+      healthCheck: (name) => Effect.flatMap(pool(name), MCPHealthMonitor.checkNow),
+      startMonitoring,
+      stopMonitoring,
+      isMonitoring: () => monitoring
     }
     return service
   })

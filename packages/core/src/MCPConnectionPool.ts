@@ -6,14 +6,18 @@
  */
 import type { Client } from "@modelcontextprotocol/sdk/client/index.js"
 import type { RequestOptions } from "@modelcontextprotocol/sdk/shared/protocol.js"
+import * as Clock from "effect/Clock"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Pool from "effect/Pool"
 import * as Schedule from "effect/Schedule"
 import * as Scope from "effect/Scope"
+import type * as Alerts from "./Alerts.js"
+import * as CircuitBreaker from "./CircuitBreaker.js"
 import * as Connection from "./Connection.js"
-import { type MCPCallError, MCPConnectionError, MCPPoolExhausted } from "./Errors.js"
+import { type MCPCallError, type MCPCircuitOpen, MCPConnectionError, MCPPoolExhausted } from "./Errors.js"
 import { classify } from "./internal/classify.js"
+import * as SlidingWindow from "./internal/window.js"
 import type { PoolConfig } from "./PoolConfig.js"
 import type { ServerConfig } from "./ServerConfig.js"
 
@@ -72,9 +76,14 @@ export interface Counters {
   retries: number
   /** Calls served by a one-off direct connection (`fallback: "direct"`). */
   fallbacks: number
+  /** Calls refused at once because the circuit breaker was open. */
+  rejected: number
   /** Connections opened, and closed, since the start. */
   opened: number
   closed: number
+  /** Health checks run, and connections that failed one. */
+  healthChecks: number
+  healthCheckFailures: number
 }
 
 /**
@@ -93,6 +102,18 @@ export interface Snapshot {
   /** In-use connections divided by `maxConnections`. */
   readonly utilization: number
   readonly connections: ReadonlyArray<ConnectionInfo>
+  /** The circuit breaker's state when the snapshot was taken. */
+  readonly circuitBreakerState: CircuitBreaker.State
+  /** Calls and failed calls in the alert window (`errorRateWindow`, default 60 s). */
+  readonly window: { readonly requests: number; readonly errors: number }
+  /** Clock time (epoch ms) of the last failed health check, if any. */
+  readonly lastHealthCheckFailureAt: number | undefined
+  /** Whether the latest attempt to open a connection failed. */
+  readonly lastConnectFailed: boolean
+  /** Health-check pings waiting for an answer now. */
+  readonly pingsInFlight: number
+  /** Clock time (epoch ms) of the snapshot. */
+  readonly takenAt: number
 }
 
 /**
@@ -145,6 +166,23 @@ export interface MCPConnectionPool {
   readonly counters: Readonly<Counters>
   /** Every connection open now. */
   readonly connections: () => ReadonlyArray<Connection.Connection>
+  /** The pool's circuit breaker. */
+  readonly breaker: CircuitBreaker.CircuitBreaker
+  /** The alerts the pool reports to, if any. */
+  readonly alerts: Alerts.Alerts | undefined
+  /** Connections that no borrower holds now (what a health check pings). */
+  readonly idleConnections: () => ReadonlyArray<Connection.Connection>
+  /**
+   * Pings a connection, bounded by `connectionTimeout` on effect's clock; a connection that
+   * fails or does not answer is marked dead and invalidated. Answers whether it was healthy.
+   */
+  readonly check: (connection: Connection.Connection) => Effect.Effect<boolean>
+  /** Notes the outcome of one health check (for counters, status and alerts). */
+  readonly recordHealthCheck: (checked: number, failed: number) => Effect.Effect<void>
+  /** Opens connections until `minConnections` are live (unless the breaker is open). */
+  readonly topUp: Effect.Effect<void>
+  /** Re-evaluates the pool's alert conditions (exhaustion, error rate, breaker). */
+  readonly evaluateAlerts: Effect.Effect<void>
   /** The server's capabilities and version, from the latest handshake. */
   readonly serverInfo: () => {
     readonly capabilities: ReturnType<Client["getServerCapabilities"]>
@@ -169,10 +207,13 @@ const seconds = (value: number): number => Math.round(value * 1000)
 export const make = (options: {
   readonly server: ServerConfig
   readonly config: PoolConfig
+  /** Where the pool reports exhaustion, high error rates and breaker changes. */
+  readonly alerts?: Alerts.Alerts | undefined
 }): Effect.Effect<MCPConnectionPool, never, Scope.Scope> =>
   Effect.gen(function* () {
-    const { server, config } = options
+    const { server, config, alerts } = options
     const serverName = server.name
+    const clock = yield* Clock.clockWith(Effect.succeed)
     const counters: Counters = {
       hits: 0,
       misses: 0,
@@ -183,9 +224,45 @@ export const make = (options: {
       exhausted: 0,
       retries: 0,
       fallbacks: 0,
+      rejected: 0,
       opened: 0,
-      closed: 0
+      closed: 0,
+      healthChecks: 0,
+      healthCheckFailures: 0
     }
+    let lastConnectFailed = false
+    let lastHealthCheckFailureAt: number | undefined
+    let pingsInFlight = 0
+    const window = SlidingWindow.make(alerts?.thresholds.errorRateWindowMs ?? 60_000)
+    const utilizationThreshold = alerts?.thresholds.utilizationThreshold ?? 0.9
+    const errorRateThreshold = alerts?.thresholds.errorRateThreshold ?? 0.1
+    const errorRateMinRequests = alerts?.thresholds.errorRateMinRequests ?? 20
+
+    const breaker = CircuitBreaker.make({
+      name: serverName,
+      failureThreshold: config.circuitBreakerFailureThreshold,
+      recoveryTimeout: seconds(config.circuitBreakerRecoveryTimeout),
+      onTransition: (t) => {
+        const line = `Circuit breaker for "${serverName}" ${t.to === "half_open" ? "half-open" : t.to}: ${t.reason}`
+        const log =
+          t.to === "open"
+            ? Effect.logError(line)
+            : t.to === "half_open"
+              ? Effect.logWarning(line)
+              : Effect.logInfo(line)
+        return Effect.andThen(
+          log.pipe(Effect.annotateLogs({ server: serverName, circuit_breaker: t.to })),
+          alerts === undefined
+            ? Effect.void
+            : alerts.observe(serverName, "circuit_breaker_open", t.to !== "closed", () => ({
+                severity: "critical",
+                message: `circuit breaker of "${serverName}" opened: ${t.reason}; calls fail fast until ${new Date(
+                  t.at + breaker.recoveryTimeoutMs
+                ).toISOString()}`
+              }))
+        )
+      }
+    })
     const live = new Set<Connection.Connection>()
     const concurrency = Math.min(config.maxConcurrentRequestsPerConnection, MAX_IN_FLIGHT_PER_CONNECTION)
     const connectionTimeoutMs = seconds(config.connectionTimeout)
@@ -216,6 +293,7 @@ export const make = (options: {
           Effect.acquireRelease(
             Effect.sync(() => {
               connection.openedOnDemand = openedOnDemand
+              lastConnectFailed = false
               counters.opened++
               live.add(connection)
               latestInfo = {
@@ -233,6 +311,7 @@ export const make = (options: {
         Effect.tapError((error) =>
           Effect.sync(() => {
             counters.connectionErrors++
+            lastConnectFailed = true
           }).pipe(Effect.andThen(Effect.logWarning(error.message)))
         )
       )
@@ -288,6 +367,39 @@ export const make = (options: {
       return Effect.void
     }
 
+    const utilization = (): number => {
+      let inUse = 0
+      for (const item of thePool.state.items) if (item.exit._tag === "Success" && item.refCount > 0) inUse++
+      return config.maxConnections === 0 ? 0 : inUse / config.maxConnections
+    }
+
+    let exhaustionActive = false
+    const observeUtilization: Effect.Effect<void> = Effect.suspend(() => {
+      if (alerts === undefined) return Effect.void
+      const current = utilization()
+      exhaustionActive = current > utilizationThreshold
+      return alerts.observe(serverName, "pool_exhaustion", exhaustionActive, () => ({
+        severity: "warning",
+        message: `pool of "${serverName}" is ${Math.round(current * 100)} % utilized (${Math.round(
+          current * config.maxConnections
+        )} of ${config.maxConnections} connections in use, ${thePool.state.waiters.size} waiting)`
+      }))
+    })
+
+    let errorRateActive = false
+    const observeErrorRate: Effect.Effect<void> = Effect.suspend(() => {
+      if (alerts === undefined) return Effect.void
+      const { requests, errors } = window.totals(clock.currentTimeMillisUnsafe())
+      const rate = requests === 0 ? 0 : errors / requests
+      errorRateActive = requests >= errorRateMinRequests && rate > errorRateThreshold
+      return alerts.observe(serverName, "high_error_rate", errorRateActive, () => ({
+        severity: "warning",
+        message: `${Math.round(rate * 1000) / 10} % of the calls to "${serverName}" failed (${errors} of ${requests} in the last ${Math.round(
+          alerts.thresholds.errorRateWindowMs / 1000
+        )} s)`
+      }))
+    })
+
     const exhausted = () => {
       counters.exhausted++
       return new MCPPoolExhausted({ serverName, acquireTimeoutMs, maxConnections: config.maxConnections })
@@ -301,12 +413,13 @@ export const make = (options: {
         if (state.waiters.size === 0 && state.availableHead?.exit._tag === "Success") {
           return Pool.use(thePool, (connection) => Effect.andThen(onLease(connection), f(connection)))
         }
-        return Effect.scoped(
+        const get = Effect.scoped(
           Pool.get(thePool).pipe(
             Effect.timeoutOrElse({ duration: acquireTimeoutMs, orElse: () => Effect.fail(exhausted()) }),
             Effect.flatMap((connection) => Effect.andThen(onLease(connection), f(connection)))
           )
         )
+        return alerts === undefined ? get : Effect.andThen(observeUtilization, get)
       })
 
     const MAX_STALE_SKIPS = config.maxConnections + 1
@@ -391,6 +504,37 @@ export const make = (options: {
         )
       )
 
+    const breakerOutcome = (exit: Exit.Exit<unknown, MCPCallError>): CircuitBreaker.Outcome => {
+      if (exit._tag === "Success") return "success"
+      const error = Exit.findErrorOption(exit)
+      if (error._tag === "None") return "ignored"
+      switch (error.value._tag) {
+        case "MCPConnectionError":
+        case "MCPTimeout":
+          return "failure"
+        // The server answered: it is up, whatever it said.
+        case "MCPRequestError":
+          return "success"
+        default:
+          return "ignored"
+      }
+    }
+
+    /** One attempt under the breaker: refused at once while it is open, without touching a connection. */
+    const guarded = <A>(attempt: Effect.Effect<A, MCPCallError>): Effect.Effect<A, MCPCallError> =>
+      Effect.suspend(() => {
+        const admitted = breaker.admitUnsafe(clock.currentTimeMillisUnsafe())
+        if ("rejected" in admitted) {
+          counters.rejected++
+          return Effect.andThen(breaker.flush, Effect.fail(admitted.rejected))
+        }
+        const { permit } = admitted
+        return Effect.onExit(attempt, (exit) => {
+          breaker.recordUnsafe(permit, breakerOutcome(exit), clock.currentTimeMillisUnsafe())
+          return breaker.flush
+        })
+      })
+
     const request = <A>(
       info: RequestInfo,
       run: (client: Client, options: SdkRequestOptions) => Promise<A>
@@ -401,7 +545,7 @@ export const make = (options: {
         if (retry) counters.retries++
         return retry
       }
-      const attempt = borrow((connection) => runOn(connection, info, run, invalidate))
+      const attempt = guarded(borrow((connection) => runOn(connection, info, run, invalidate)))
       const retried =
         config.retryAttempts > 0
           ? attempt.pipe(Effect.retry({ schedule: retrySchedule, times: config.retryAttempts, while: isRetryable }))
@@ -410,7 +554,8 @@ export const make = (options: {
         config.fallback === "direct"
           ? Effect.catchIf(
               retried,
-              (error): error is MCPPoolExhausted => error._tag === "MCPPoolExhausted",
+              (error): error is MCPPoolExhausted | MCPCircuitOpen =>
+                error._tag === "MCPPoolExhausted" || error._tag === "MCPCircuitOpen",
               () => direct(info, run)
             )
           : retried
@@ -418,11 +563,16 @@ export const make = (options: {
         counters.requests++
         return withFallback
       }).pipe(
-        Effect.tapError(() =>
-          Effect.sync(() => {
-            counters.errors++
-          })
-        )
+        Effect.onExit((exit) => {
+          const failed = exit._tag === "Failure" && Exit.hasFails(exit)
+          if (failed) counters.errors++
+          window.record(clock.currentTimeMillisUnsafe(), failed)
+          if (alerts === undefined) return Effect.void
+          if (failed || errorRateActive) {
+            return exhaustionActive ? Effect.andThen(observeErrorRate, observeUtilization) : observeErrorRate
+          }
+          return exhaustionActive ? observeUtilization : Effect.void
+        })
       )
     }
 
@@ -446,7 +596,77 @@ export const make = (options: {
       })
     )
 
+    const liveCount = (): number => {
+      let n = 0
+      for (const item of thePool.state.items) if (item.exit._tag === "Success") n++
+      return n
+    }
+
+    const idleConnections = (): ReadonlyArray<Connection.Connection> => {
+      const idle: Array<Connection.Connection> = []
+      for (const item of thePool.state.items) {
+        if (item.exit._tag === "Success" && item.refCount === 0 && item.exit.value.inFlight === 0) {
+          idle.push(item.exit.value)
+        }
+      }
+      return idle
+    }
+
+    const check = (connection: Connection.Connection): Effect.Effect<boolean> =>
+      Effect.suspend(() => {
+        if (!Connection.isAlive(connection)) return Effect.succeed(false)
+        pingsInFlight++
+        return Effect.tryPromise({
+          try: (signal) => connection.client.ping({ signal, timeout: connectionTimeoutMs }),
+          catch: (cause) => cause
+        }).pipe(
+          Effect.as(true),
+          Effect.timeoutOrElse({ duration: connectionTimeoutMs, orElse: () => Effect.fail("timeout" as const) }),
+          Effect.catch((cause) => {
+            const reason =
+              cause === "timeout"
+                ? `did not answer a health-check ping within ${connectionTimeoutMs} ms`
+                : "failed a health-check ping"
+            Connection.markDead(connection, reason)
+            return Effect.logWarning(`connection #${connection.id} to "${serverName}" ${reason}; replacing it`).pipe(
+              // The close may wait for a stuck process to be killed: do not hold the check for it.
+              Effect.andThen(Effect.forkIn(invalidate(connection), scope)),
+              Effect.as(false)
+            )
+          }),
+          Effect.ensuring(
+            Effect.sync(() => {
+              pingsInFlight--
+            })
+          )
+        )
+      })
+
+    const recordHealthCheck = (checked: number, failed: number): Effect.Effect<void> =>
+      Effect.suspend(() => {
+        counters.healthChecks++
+        counters.healthCheckFailures += failed
+        if (failed > 0) lastHealthCheckFailureAt = clock.currentTimeMillisUnsafe()
+        if (alerts === undefined) return Effect.void
+        return alerts.observe(serverName, "health_check_failure", failed > 0, () => ({
+          severity: failed >= checked ? "critical" : "warning",
+          message: `${failed} of ${checked} connections to "${serverName}" failed a health check`
+        }))
+      })
+
+    const topUp: Effect.Effect<void> = Effect.suspend(() =>
+      liveCount() < config.minConnections && breaker.stateUnsafe(clock.currentTimeMillisUnsafe()) !== "open"
+        ? warmUp
+        : Effect.void
+    )
+
+    const evaluateAlerts: Effect.Effect<void> = Effect.andThen(
+      breaker.state,
+      Effect.andThen(observeUtilization, observeErrorRate)
+    )
+
     const snapshot = (): Snapshot => {
+      const now = clock.currentTimeMillisUnsafe()
       let available = 0
       let inUse = 0
       for (const item of thePool.state.items) {
@@ -471,7 +691,13 @@ export const make = (options: {
           createdAt: connection.createdAt,
           lastUsedAt: connection.lastUsedAt,
           alive: Connection.isAlive(connection)
-        }))
+        })),
+        circuitBreakerState: breaker.stateUnsafe(now),
+        window: window.totals(now),
+        lastHealthCheckFailureAt,
+        lastConnectFailed,
+        pingsInFlight,
+        takenAt: now
       }
     }
 
@@ -487,6 +713,13 @@ export const make = (options: {
       snapshot,
       counters,
       connections: () => Array.from(live),
+      breaker,
+      alerts,
+      idleConnections,
+      check,
+      recordHealthCheck,
+      topUp,
+      evaluateAlerts,
       serverInfo: () => latestInfo
     }
   })

@@ -4,6 +4,7 @@
  *
  * @since 0.1.0
  */
+import * as Alerts from "./Alerts.js"
 import type * as MCPConnectionPool from "./MCPConnectionPool.js"
 
 /**
@@ -56,21 +57,82 @@ export interface MetricsSummary {
 const round = (value: number): number => Math.round(value * 10_000) / 10_000
 
 /**
- * A pool's status: `critical` when it has no working connection although it should,
- * `warning` when utilization is above 0.9 or more than 10 % of its calls failed, else
- * `healthy`.
+ * A pool's status, by DESIGN's rules:
+ *
+ * - `critical`: its circuit breaker is open, or it has no working connection (it should
+ *   keep some open, or its latest attempt to open one failed);
+ * - `warning`: utilization above the alert threshold (0.9), more than the error-rate
+ *   threshold (10 %) of the calls in the alert window failed, a health check failed within
+ *   the last `healthCheckInterval`, or the breaker is half-open (probing);
+ * - else `healthy`.
  *
  * @since 0.1.0
  * @category getters
  */
 export const status = (pool: MCPConnectionPool.MCPConnectionPool, snapshot = pool.snapshot()): Status => {
-  const { counters } = snapshot
-  if (snapshot.totalConnections === 0 && (pool.config.minConnections > 0 || counters.connectionErrors > 0)) {
+  if (snapshot.circuitBreakerState === "open") return "critical"
+  if (snapshot.totalConnections === 0 && (pool.config.minConnections > 0 || snapshot.lastConnectFailed)) {
     return "critical"
   }
-  const errorRate = counters.requests === 0 ? 0 : counters.errors / counters.requests
-  if (snapshot.utilization > 0.9 || errorRate > 0.1) return "warning"
+  const thresholds = pool.alerts?.thresholds ?? Alerts.defaultThresholds
+  const { requests, errors } = snapshot.window
+  const errorRate = requests === 0 ? 0 : errors / requests
+  const recentHealthFailure =
+    snapshot.lastHealthCheckFailureAt !== undefined &&
+    snapshot.takenAt - snapshot.lastHealthCheckFailureAt < pool.config.healthCheckInterval * 1000
+  if (
+    snapshot.utilization > thresholds.utilizationThreshold ||
+    errorRate > thresholds.errorRateThreshold ||
+    recentHealthFailure ||
+    snapshot.circuitBreakerState === "half_open"
+  ) {
+    return "warning"
+  }
   return "healthy"
+}
+
+/**
+ * The worst of several statuses (`healthy` when there are none).
+ *
+ * @since 0.1.0
+ * @category getters
+ */
+export const worst = (statuses: Iterable<Status>): Status => {
+  let result: Status = "healthy"
+  for (const s of statuses) {
+    if (s === "critical") return s
+    if (s === "warning") result = s
+  }
+  return result
+}
+
+/**
+ * The answer of `/status`.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface StatusReport {
+  readonly status: Status
+  readonly timestamp: string
+  readonly total_pools: number
+  readonly pools: Readonly<Record<string, Status>>
+}
+
+/**
+ * The status of every pool and the overall status (the worst of them).
+ *
+ * @since 0.1.0
+ * @category getters
+ */
+export const statusReport = (pools: ReadonlyArray<MCPConnectionPool.MCPConnectionPool>, now: number): StatusReport => {
+  const entries = pools.map((pool) => [pool.serverName, status(pool)] as const)
+  return {
+    status: worst(entries.map(([, s]) => s)),
+    timestamp: new Date(now).toISOString(),
+    total_pools: pools.length,
+    pools: Object.fromEntries(entries)
+  }
 }
 
 /**
@@ -90,12 +152,12 @@ export const poolMetrics = (pool: MCPConnectionPool.MCPConnectionPool): PoolMetr
     available_connections: snapshot.availableConnections,
     in_use_connections: snapshot.inUseConnections,
     pending_requests: snapshot.pendingRequests,
-    circuit_breaker_state: "closed",
+    circuit_breaker_state: snapshot.circuitBreakerState,
     pool_hits: counters.hits,
     pool_misses: counters.misses,
     hit_rate: acquisitions === 0 ? 0 : round(counters.hits / acquisitions),
     connection_errors: counters.connectionErrors,
-    health_check_failures: 0,
+    health_check_failures: counters.healthCheckFailures,
     total_requests: counters.requests,
     total_errors: counters.errors,
     utilization: round(snapshot.utilization)

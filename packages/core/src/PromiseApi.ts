@@ -5,11 +5,13 @@
  * @since 0.1.0
  */
 import type { Client } from "@modelcontextprotocol/sdk/client/index.js"
+import * as Alerts from "./Alerts.js"
 import * as Cause from "effect/Cause"
 import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as ManagedRuntime from "effect/ManagedRuntime"
+import * as Result from "effect/Result"
 import type { MCPConfigError } from "./Errors.js"
 import { MCPServerNotFound } from "./Errors.js"
 import {
@@ -18,6 +20,7 @@ import {
   type RedactedConfig,
   type ServerInfo
 } from "./MCPConnectionManager.js"
+import type { HealthCheckResult } from "./MCPHealthMonitor.js"
 import * as Metrics from "./Metrics.js"
 import type { PoolConfigInput } from "./PoolConfig.js"
 import * as PooledMCPTools from "./PooledMCPTools.js"
@@ -66,6 +69,24 @@ export interface McpConnectionManager {
   readonly metricsSummary: () => Promise<Metrics.MetricsSummary>
   /** Defaults and per-server configuration, every secret redacted. */
   readonly config: () => Promise<RedactedConfig>
+  /** `{status, timestamp, total_pools, pools: {name: status}}` */
+  readonly status: () => Promise<Metrics.StatusReport>
+  /**
+   * `{alerts: [...]}`, newest first; rejects with `MCPInvalidQuery` when `severity` is not
+   * info, warning or critical, or `limit` is not an integer from 1 to 1000.
+   */
+  readonly alerts: (query?: {
+    readonly severity?: Alerts.Severity | undefined
+    readonly limit?: number | undefined
+  }) => Promise<{ readonly alerts: ReadonlyArray<Alerts.Alert> }>
+  /** Calls `listener` with every new alert; returns the function that stops it. */
+  readonly onAlert: (listener: (alert: Alerts.Alert) => void) => () => void
+  /** Runs one health check of a server's pool now: `{server_name, healthy, checked, failed, duration_ms}`. */
+  readonly healthCheck: (name: string) => Promise<HealthCheckResult>
+  /** Starts the pools' health monitors (they start with the manager unless `monitoring: false`). */
+  readonly startMonitoring: () => Promise<void>
+  /** Stops the health monitors; the pools keep serving. */
+  readonly stopMonitoring: () => Promise<void>
   /** Ends every connection and every server process. Idempotent. */
   readonly close: () => Promise<void>
   /** The manager's Effect runtime, for mixing both worlds. */
@@ -146,6 +167,16 @@ export const createMcpConnectionManager = async (options: ManagerOptions = {}): 
       }),
     metricsSummary: () => Promise.resolve(Metrics.summary(service.pools())),
     config: () => Promise.resolve(service.config()),
+    status: () => run(service.status),
+    alerts: (query = {}) => {
+      const validated = Alerts.validateQuery(query)
+      if (Result.isFailure(validated)) return Promise.reject(validated.failure)
+      return Promise.resolve({ alerts: service.alerts.history(validated.success) })
+    },
+    onAlert: (listener) => service.alerts.subscribe(listener),
+    healthCheck: (name) => run(service.healthCheck(name)),
+    startMonitoring: () => run(service.startMonitoring),
+    stopMonitoring: () => run(service.stopMonitoring),
     close: () => (closing ??= runtime.dispose()),
     runtime
   }
@@ -213,4 +244,30 @@ export const shutdownMcpConnectionManager = async (): Promise<void> => {
   if (current === undefined) return
   const manager = await current.catch(() => undefined)
   await manager?.close()
+}
+
+/**
+ * Starts the health monitors of the process-wide manager, creating it if needed (with these
+ * options, or from `./.mcp.json` / `MCP_CONFIG_PATH`). Idempotent.
+ *
+ * @since 0.1.0
+ * @category monitoring
+ */
+export const startMcpMonitoring = async (options?: ManagerOptions): Promise<McpConnectionManager> => {
+  const manager = await getMcpConnectionManager(options)
+  await manager.startMonitoring()
+  return manager
+}
+
+/**
+ * Stops the health monitors of the process-wide manager, if there is one; its pools keep serving.
+ *
+ * @since 0.1.0
+ * @category monitoring
+ */
+export const stopMcpMonitoring = async (): Promise<void> => {
+  const current = processWide
+  if (current === undefined) return
+  const manager = await current.catch(() => undefined)
+  await manager?.stopMonitoring()
 }

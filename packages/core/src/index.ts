@@ -4,10 +4,13 @@
  *
  * @since 0.1.0
  */
+export * as Alerts from "./Alerts.js"
+export * as CircuitBreaker from "./CircuitBreaker.js"
 export * as Connection from "./Connection.js"
 export * as Errors from "./Errors.js"
 export * as MCPConnectionManager from "./MCPConnectionManager.js"
 export * as MCPConnectionPool from "./MCPConnectionPool.js"
+export * as MCPHealthMonitor from "./MCPHealthMonitor.js"
 export * as Metrics from "./Metrics.js"
 export * as PoolConfig from "./PoolConfig.js"
 export * as PooledMCPTools from "./PooledMCPTools.js"
@@ -18,6 +21,7 @@ export {
   MCPConfigError,
   MCPConnectionError,
   MCPHealthCheckError,
+  MCPInvalidQuery,
   MCPPoolExhausted,
   MCPRequestError,
   MCPServerNotFound,
@@ -28,5 +32,7 @@ export {
   createMcpConnectionManager,
   createPooledMcpTools,
   getMcpConnectionManager,
-  shutdownMcpConnectionManager
+  shutdownMcpConnectionManager,
+  startMcpMonitoring,
+  stopMcpMonitoring
 } from "./PromiseApi.js"
