@@ -195,6 +195,23 @@ class Stale {
   readonly _tag = "Stale"
 }
 
+/** What a finished attempt tells the breaker. */
+const breakerOutcome = (exit: Exit.Exit<unknown, MCPCallError>): CircuitBreaker.Outcome => {
+  if (exit._tag === "Success") return "success"
+  const error = Exit.findErrorOption(exit)
+  if (error._tag === "None") return "ignored"
+  switch (error.value._tag) {
+    case "MCPConnectionError":
+    case "MCPTimeout":
+      return "failure"
+    // The server answered: it is up, whatever it said.
+    case "MCPRequestError":
+      return "success"
+    default:
+      return "ignored"
+  }
+}
+
 const seconds = (value: number): number => Math.round(value * 1000)
 
 /**
@@ -503,22 +520,6 @@ export const make = (options: {
           Effect.logWarning(`pool of "${serverName}" cannot serve; ran ${info.method} on a direct connection`)
         )
       )
-
-    const breakerOutcome = (exit: Exit.Exit<unknown, MCPCallError>): CircuitBreaker.Outcome => {
-      if (exit._tag === "Success") return "success"
-      const error = Exit.findErrorOption(exit)
-      if (error._tag === "None") return "ignored"
-      switch (error.value._tag) {
-        case "MCPConnectionError":
-        case "MCPTimeout":
-          return "failure"
-        // The server answered: it is up, whatever it said.
-        case "MCPRequestError":
-          return "success"
-        default:
-          return "ignored"
-      }
-    }
 
     /** One attempt under the breaker: refused at once while it is open, without touching a connection. */
     const guarded = <A>(attempt: Effect.Effect<A, MCPCallError>): Effect.Effect<A, MCPCallError> =>
