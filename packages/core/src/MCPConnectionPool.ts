@@ -250,7 +250,9 @@ export const make = (options: {
     let lastConnectFailed = false
     let lastHealthCheckFailureAt: number | undefined
     let pingsInFlight = 0
-    const window = SlidingWindow.make(alerts?.thresholds.errorRateWindowMs ?? 60_000)
+    const errorWindowMs = alerts?.thresholds.errorRateWindowMs ?? 60_000
+    const window = SlidingWindow.make(errorWindowMs)
+    let lastFailureAt = Number.NEGATIVE_INFINITY
     const utilizationThreshold = alerts?.thresholds.utilizationThreshold ?? 0.9
     const errorRateThreshold = alerts?.thresholds.errorRateThreshold ?? 0.1
     const errorRateMinRequests = alerts?.thresholds.errorRateMinRequests ?? 20
@@ -566,10 +568,16 @@ export const make = (options: {
       }).pipe(
         Effect.onExit((exit) => {
           const failed = exit._tag === "Failure" && Exit.hasFails(exit)
-          if (failed) counters.errors++
-          window.record(clock.currentTimeMillisUnsafe(), failed)
+          const now = clock.currentTimeMillisUnsafe()
+          if (failed) {
+            counters.errors++
+            lastFailureAt = now
+          }
+          window.record(now, failed)
           if (alerts === undefined) return Effect.void
-          if (failed || errorRateActive) {
+          // The rate can cross the threshold on a success too (more calls reach the minimum),
+          // so judge it while the window holds a failure.
+          if (errorRateActive || now - lastFailureAt < errorWindowMs) {
             return exhaustionActive ? Effect.andThen(observeErrorRate, observeUtilization) : observeErrorRate
           }
           return exhaustionActive ? observeUtilization : Effect.void

@@ -87,6 +87,8 @@ export interface McpConnectionManager {
   readonly startMonitoring: () => Promise<void>
   /** Stops the health monitors; the pools keep serving. */
   readonly stopMonitoring: () => Promise<void>
+  /** Whether the health monitors run. */
+  readonly isMonitoring: () => boolean
   /** Ends every connection and every server process. Idempotent. */
   readonly close: () => Promise<void>
   /** The manager's Effect runtime, for mixing both worlds. */
@@ -177,6 +179,7 @@ export const createMcpConnectionManager = async (options: ManagerOptions = {}): 
     healthCheck: (name) => run(service.healthCheck(name)),
     startMonitoring: () => run(service.startMonitoring),
     stopMonitoring: () => run(service.stopMonitoring),
+    isMonitoring: () => service.isMonitoring(),
     close: () => (closing ??= runtime.dispose()),
     runtime
   }

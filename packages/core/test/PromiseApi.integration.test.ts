@@ -7,8 +7,12 @@ import {
   createMcpConnectionManager,
   createPooledMcpTools,
   getMcpConnectionManager,
+  MCPInvalidQuery,
   type McpConnectionManager,
-  shutdownMcpConnectionManager
+  MCPServerNotFound,
+  shutdownMcpConnectionManager,
+  startMcpMonitoring,
+  stopMcpMonitoring
 } from "../src/index.js"
 
 const fixture = fixtureStdioConfig()
@@ -123,5 +127,61 @@ describe("the Promise front door", () => {
       else process.env["MCP_CONFIG_PATH"] = previous
       await rm(dir, { recursive: true, force: true })
     }
+  })
+
+  it("status, alerts, onAlert and healthCheck answer with the monitoring routes' JSON bodies", async () => {
+    const manager = await createMcpConnectionManager({
+      servers: { fx: fixture, missing: { command: "/nonexistent/mcp-server-binary" } },
+      defaults: { ...defaults, minConnections: 2, maxConnections: 2 },
+      alerts: { errorRateMinRequests: 4 }
+    })
+    open.push(manager)
+    const status = await manager.status()
+    expect(status).toMatchObject({ status: "critical", total_pools: 2, pools: { fx: "healthy", missing: "critical" } })
+    expect(Number.isNaN(Date.parse(status.timestamp))).toBe(false)
+
+    const live: Array<string> = []
+    const stop = manager.onAlert((alert) => live.push(`${alert.server_name}:${alert.type}`))
+    const tools = manager.tools("fx")
+    for (const name of ["fail", "fail", "echo", "echo"]) {
+      await tools.callTool({ name, arguments: { text: "x" } }).catch(() => undefined)
+    }
+    stop()
+    expect(live).toEqual(["fx:high_error_rate"])
+    const { alerts } = await manager.alerts({ severity: "warning", limit: 10 })
+    expect(alerts).toHaveLength(1)
+    expect(alerts[0]).toMatchObject({ type: "high_error_rate", severity: "warning", server_name: "fx" })
+    expect(Object.keys(alerts[0] ?? {}).toSorted()).toEqual([
+      "id",
+      "message",
+      "server_name",
+      "severity",
+      "timestamp",
+      "type"
+    ])
+    await expect(manager.alerts({ limit: 0 })).rejects.toBeInstanceOf(MCPInvalidQuery)
+    // @ts-expect-error: a caller without types may pass anything
+    await expect(manager.alerts({ severity: "urgent" })).rejects.toThrow(/"severity".*info, warning, critical/)
+
+    const check = await manager.healthCheck("fx")
+    expect(check).toMatchObject({ server_name: "fx", healthy: true, checked: 2, failed: 0 })
+    expect(Object.keys(check).toSorted()).toEqual(["checked", "duration_ms", "failed", "healthy", "server_name"])
+    expect(await manager.healthCheck("missing")).toMatchObject({ healthy: false, checked: 0 })
+    await expect(manager.healthCheck("nope")).rejects.toBeInstanceOf(MCPServerNotFound)
+  })
+
+  it("startMcpMonitoring and stopMcpMonitoring drive the process-wide manager's health monitors", async () => {
+    await stopMcpMonitoring()
+    const manager = await startMcpMonitoring({ servers: { fx: fixture }, defaults, monitoring: false })
+    expect(manager).toBe(await getMcpConnectionManager())
+    expect(manager.isMonitoring()).toBe(true)
+    await stopMcpMonitoring()
+    expect(manager.isMonitoring()).toBe(false)
+    // The pools keep serving without their monitors.
+    expect(text(await createPooledMcpTools("fx").callTool({ name: "echo", arguments: { text: "still" } }))).toBe(
+      "still"
+    )
+    await startMcpMonitoring()
+    expect(manager.isMonitoring()).toBe(true)
   })
 })

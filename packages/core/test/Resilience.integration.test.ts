@@ -1,0 +1,367 @@
+import { describe, expect, it } from "@effect/vitest"
+import {
+  descendantsOf,
+  fixtureStdioConfig,
+  processGroupAlive,
+  spawnHttpFixtureServer,
+  waitFor
+} from "@mcp-pool/test-servers"
+import * as Cause from "effect/Cause"
+import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
+import * as Scope from "effect/Scope"
+import { TestClock } from "effect/testing"
+import * as Connection from "../src/Connection.js"
+import { MCPCircuitOpen, MCPConnectionError, MCPRequestError } from "../src/Errors.js"
+import * as Manager from "../src/MCPConnectionManager.js"
+import type { PoolConfigInput } from "../src/PoolConfig.js"
+
+/** Waits in real time (the test clock does not move) for real processes and sockets to do their part. */
+const realWait = (predicate: () => boolean | Promise<boolean>, timeoutMs = 10_000) =>
+  Effect.promise(() => waitFor(predicate, timeoutMs))
+
+/**
+ * Builds a manager in a scope of its own. The test closes it to check what closing does;
+ * the test's scope closes it too, so a failed assertion leaves no server running.
+ */
+const start = (servers: Record<string, unknown>, defaults: PoolConfigInput, options: Manager.ManagerOptions = {}) =>
+  Effect.gen(function* () {
+    const scope = yield* Scope.make()
+    const close = Scope.close(scope, Exit.void)
+    yield* Effect.addFinalizer(() => close)
+    const manager = yield* Manager.make({ servers, defaults, ...options }).pipe(Scope.provide(scope))
+    return { manager, close }
+  })
+
+/** An HTTP fixture server in its own process, stopped with the test's scope at the latest. */
+const httpServer = (port?: number) =>
+  Effect.acquireRelease(
+    Effect.promise(() => spawnHttpFixtureServer(port === undefined ? {} : { port })),
+    (server) => Effect.promise(() => server.stop())
+  )
+
+const errorOf = <A, E>(exit: Exit.Exit<A, E>): E | undefined => {
+  if (Exit.isSuccess(exit)) return undefined
+  const error = Exit.findErrorOption(exit)
+  return error._tag === "Some" ? error.value : undefined
+}
+
+const noServerLeft = Effect.promise(async () => {
+  await waitFor(async () => (await descendantsOf(process.pid)).length === 0, 10_000).catch(() => undefined)
+  return descendantsOf(process.pid)
+})
+
+const quick: PoolConfigInput = { retryAttempts: 0, shutdownGracePeriod: 0.5, connectionTimeout: 5 }
+
+describe("faults, with real processes, on the test clock", () => {
+  it.effect(
+    "a server frozen with SIGSTOP fails its health check within one interval plus the ping timeout and is replaced",
+    () =>
+      Effect.gen(function* () {
+        const { manager, close } = yield* start(
+          { fx: fixtureStdioConfig() },
+          { ...quick, minConnections: 3, maxConnections: 3, healthCheckInterval: 10 }
+        )
+        const pool = yield* manager.pool("fx")
+        const tools = yield* manager.getMcpTools("fx")
+        const [frozen] = pool.connections()
+        const pid = frozen?.pid
+        if (frozen === undefined || pid === undefined) return yield* Effect.die("no stdio connection")
+        process.kill(pid, "SIGSTOP")
+
+        // One interval: the check pings the three idle connections; two answer, one hangs.
+        yield* TestClock.adjust("10 seconds")
+        yield* realWait(() => pool.snapshot().pingsInFlight === 1)
+        expect(pool.counters.healthCheckFailures).toBe(0)
+        // The ping timeout (connectionTimeout): the frozen connection fails and is invalidated.
+        yield* TestClock.adjust("5 seconds")
+        yield* realWait(() => pool.counters.healthCheckFailures === 1)
+        expect(Connection.isAlive(frozen)).toBe(false)
+        expect(frozen.deadReason).toContain("did not answer a health-check ping within 5000 ms")
+
+        const [alert] = manager.alerts.history()
+        expect(alert).toMatchObject({ type: "health_check_failure", severity: "warning", server_name: "fx" })
+        expect((yield* manager.status).pools.fx).toBe("warning")
+
+        // Calls keep succeeding, none of them on the frozen connection.
+        const leasesBefore = frozen.leases
+        const results = yield* Effect.forEach(
+          Array.from({ length: 30 }, (_, i) => i),
+          (i) => tools.callTool({ name: "echo", arguments: { text: `after-${i}` } }),
+          { concurrency: 3 }
+        )
+        expect(results).toHaveLength(30)
+        expect(frozen.leases).toBe(leasesBefore)
+
+        // The frozen process was killed with its group (SIGKILL works on a stopped process).
+        try {
+          process.kill(pid, "SIGCONT")
+        } catch {
+          // Already gone.
+        }
+        yield* realWait(() => !processGroupAlive(pid))
+        yield* realWait(() => pool.snapshot().totalConnections === 3)
+        const after = pool.snapshot()
+        expect([after.inUseConnections, after.pendingRequests, after.pingsInFlight]).toEqual([0, 0, 0])
+        expect(after.connections.every((c) => c.alive && c.inFlight === 0)).toBe(true)
+
+        // The next interval finds every connection healthy.
+        yield* TestClock.adjust("10 seconds")
+        yield* realWait(() => pool.counters.healthChecks === 2)
+        expect(pool.counters.healthCheckFailures).toBe(1)
+        yield* close
+        expect(yield* noServerLeft).toEqual([])
+      })
+  )
+
+  it.effect(
+    "a server whose every call crashes it: the breaker opens at exactly the threshold, then fails fast, then admits one probe",
+    () =>
+      Effect.gen(function* () {
+        const { manager, close } = yield* start(
+          { fx: fixtureStdioConfig() },
+          {
+            ...quick,
+            minConnections: 1,
+            maxConnections: 2,
+            circuitBreakerFailureThreshold: 3,
+            circuitBreakerRecoveryTimeout: 30
+          }
+        )
+        const pool = yield* manager.pool("fx")
+        const tools = yield* manager.getMcpTools("fx")
+        const crash = Effect.exit(tools.callTool({ name: "crash" }))
+
+        for (let i = 1; i <= 3; i++) {
+          expect(pool.breaker.stateUnsafe(0)).toBe("closed")
+          expect(errorOf(yield* crash)).toBeInstanceOf(MCPConnectionError)
+        }
+        expect(yield* pool.breaker.state).toBe("open")
+        expect(manager.alerts.history()[0]).toMatchObject({ type: "circuit_breaker_open", severity: "critical" })
+        expect((yield* manager.status).pools.fx).toBe("critical")
+
+        // While open: MCPCircuitOpen at once, carrying when it half-opens, without touching a connection.
+        const leases = pool.counters.hits + pool.counters.misses
+        const durations: Array<number> = []
+        for (let i = 0; i < 1_000; i++) {
+          const started = performance.now()
+          const error = errorOf(yield* Effect.exit(tools.callTool({ name: "echo", arguments: { text: "x" } })))
+          durations.push(performance.now() - started)
+          expect(error).toBeInstanceOf(MCPCircuitOpen)
+          if (i === 0 && error instanceof MCPCircuitOpen) expect(error.retryAfter.getTime()).toBe(30_000)
+        }
+        durations.sort((a, b) => a - b)
+        expect(durations[500]).toBeLessThan(1)
+        expect(pool.counters.hits + pool.counters.misses).toBe(leases)
+        expect(pool.counters.rejected).toBe(1_000)
+
+        // After the recovery timeout, one probe goes through; a concurrent call is refused.
+        yield* TestClock.adjust("30 seconds")
+        expect(yield* pool.breaker.state).toBe("half_open")
+        const [a, b] = yield* Effect.all([crash, crash], { concurrency: "unbounded" })
+        const outcomes = [errorOf(a), errorOf(b)].map((e) => (e === undefined ? "success" : e._tag)).toSorted()
+        expect(outcomes).toEqual(["MCPCircuitOpen", "MCPConnectionError"])
+        // The probe crashed too: open again, with a fresh timeout.
+        expect(yield* pool.breaker.state).toBe("open")
+        expect(pool.breaker.retryAt()).toBe(60_000)
+
+        // A probe that succeeds closes it.
+        yield* TestClock.adjust("30 seconds")
+        const echo = yield* tools.callTool({ name: "echo", arguments: { text: "back" } })
+        expect(echo.content).toEqual([{ type: "text", text: "back" }])
+        expect(yield* pool.breaker.state).toBe("closed")
+        expect(pool.breaker.transitionCounts()).toEqual({ open: 2, half_open: 2, closed: 1 })
+        yield* close
+        expect(yield* noServerLeft).toEqual([])
+      })
+  )
+
+  it.effect("a remote server stopped and restarted on the same port: the pool recovers without a restart", () =>
+    Effect.gen(function* () {
+      const first = yield* httpServer()
+      const { manager, close } = yield* start(
+        { remote: { type: "http", url: first.url } },
+        {
+          ...quick,
+          minConnections: 1,
+          maxConnections: 1,
+          circuitBreakerFailureThreshold: 2,
+          circuitBreakerRecoveryTimeout: 10
+        }
+      )
+      const pool = yield* manager.pool("remote")
+      const tools = yield* manager.getMcpTools("remote")
+      const echo = (text: string) => Effect.exit(tools.callTool({ name: "echo", arguments: { text } }))
+      expect(Exit.isSuccess(yield* echo("before"))).toBe(true)
+
+      yield* Effect.promise(() => first.stop())
+      expect(errorOf(yield* echo("down-1"))).toBeInstanceOf(MCPConnectionError)
+      expect(errorOf(yield* echo("down-2"))).toBeInstanceOf(MCPConnectionError)
+      expect(errorOf(yield* echo("down-3"))).toBeInstanceOf(MCPCircuitOpen)
+      expect((yield* manager.status).pools.remote).toBe("critical")
+
+      yield* httpServer(first.port)
+      yield* TestClock.adjust("10 seconds")
+      const results = yield* Effect.forEach(["again-1", "again-2", "again-3"], echo)
+      expect(results.every(Exit.isSuccess)).toBe(true)
+      expect(yield* pool.breaker.state).toBe("closed")
+      expect(pool.snapshot().connections.map((c) => c.alive)).toEqual([true])
+      yield* close
+    })
+  )
+
+  it.effect(
+    "10,000 calls at once with 5 % injected failures on 4 connections: each ends with a result or a typed error",
+    () =>
+      Effect.gen(function* () {
+        const { manager, close } = yield* start(
+          { fx: fixtureStdioConfig() },
+          { ...quick, minConnections: 4, maxConnections: 4 }
+        )
+        const pool = yield* manager.pool("fx")
+        const tools = yield* manager.getMcpTools("fx")
+        const exits = yield* Effect.forEach(
+          Array.from({ length: 10_000 }, (_, i) => i),
+          (i) =>
+            Effect.exit(
+              i % 20 === 0
+                ? tools.callTool({ name: "fail", arguments: { message: `injected ${i}` } })
+                : tools.callTool({ name: "echo", arguments: { text: String(i) } })
+            ),
+          { concurrency: "unbounded" }
+        )
+        const tally = new Map<string, number>()
+        for (const exit of exits) {
+          const key = Exit.isSuccess(exit) ? "result" : (errorOf(exit)?._tag ?? Cause.pretty(exit.cause))
+          tally.set(key, (tally.get(key) ?? 0) + 1)
+        }
+        expect(Object.fromEntries(tally)).toEqual({ result: 9_500, MCPRequestError: 500 })
+        expect(exits.filter(Exit.isFailure).every((exit) => errorOf(exit) instanceof MCPRequestError)).toBe(true)
+
+        const snapshot = pool.snapshot()
+        expect(snapshot.totalConnections).toBe(4)
+        expect([snapshot.inUseConnections, snapshot.pendingRequests]).toEqual([0, 0])
+        expect(snapshot.connections.every((c) => c.inFlight === 0 && c.alive)).toBe(true)
+        expect(snapshot.counters).toMatchObject({ requests: 10_000, errors: 500, connectionErrors: 0 })
+        expect(snapshot.counters.hits + snapshot.counters.misses).toBe(10_000)
+        expect(snapshot.circuitBreakerState).toBe("closed")
+        // 5 % is below the 10 % threshold; the pool was fully used, though.
+        const types = manager.alerts.history().map((a) => a.type)
+        expect(types).not.toContain("high_error_rate")
+        expect(types).toContain("pool_exhaustion")
+        yield* close
+        expect(yield* noServerLeft).toEqual([])
+      })
+  )
+
+  it.effect("pool_exhaustion fires above 90 % utilization and high_error_rate above 10 % errors", () =>
+    Effect.gen(function* () {
+      const { manager, close } = yield* start(
+        { busy: fixtureStdioConfig(), flaky: fixtureStdioConfig() },
+        { ...quick, minConnections: 2, maxConnections: 2 }
+      )
+      const busy = yield* manager.getMcpTools("busy")
+      const busyPool = yield* manager.pool("busy")
+      // Two long calls hold both connections; a third waits: utilization 100 %.
+      const exits = yield* Effect.forEach(
+        [300, 300, 0],
+        (ms) => Effect.exit(busy.callTool({ name: "sleep", arguments: { ms } })),
+        { concurrency: "unbounded" }
+      )
+      expect(exits.every(Exit.isSuccess)).toBe(true)
+      expect(busyPool.counters.requests).toBe(3)
+
+      const flaky = yield* manager.getMcpTools("flaky")
+      // 25 calls, 5 failing: 20 % over the 20-call minimum.
+      yield* Effect.forEach(
+        Array.from({ length: 25 }, (_, i) => i),
+        (i) => Effect.exit(flaky.callTool({ name: i % 5 === 0 ? "fail" : "echo", arguments: { text: "x" } }))
+      )
+
+      const history = manager.alerts.history()
+      expect(history.map((a) => [a.server_name, a.type, a.severity])).toEqual([
+        ["flaky", "high_error_rate", "warning"],
+        ["busy", "pool_exhaustion", "warning"]
+      ])
+      expect(history[0]?.message).toBe('20 % of the calls to "flaky" failed (4 of 20 in the last 60 s)')
+      expect(manager.alerts.history({ severity: "warning", limit: 1 })).toHaveLength(1)
+      expect(manager.alerts.history({ severity: "critical" })).toEqual([])
+      const status = yield* manager.status
+      expect(status.pools).toEqual({ busy: "healthy", flaky: "warning" })
+      expect(status.status).toBe("warning")
+      yield* close
+    })
+  )
+})
+
+describe("the health monitor and status", () => {
+  it.effect("a manager starts with some servers down: their pools are critical, the others serve", () =>
+    Effect.gen(function* () {
+      const { manager, close } = yield* start(
+        {
+          good: fixtureStdioConfig(),
+          missing: { command: "/nonexistent/mcp-server-binary" },
+          unreachable: { type: "http", url: "http://127.0.0.1:9/mcp" }
+        },
+        { ...quick, minConnections: 2, maxConnections: 2 }
+      )
+      const status = yield* manager.status
+      expect(status).toMatchObject({
+        status: "critical",
+        total_pools: 3,
+        pools: { good: "healthy", missing: "critical", unreachable: "critical" }
+      })
+      const tools = yield* manager.getMcpTools("good")
+      const result = yield* tools.callTool({ name: "echo", arguments: { text: "served" } })
+      expect(result.content).toEqual([{ type: "text", text: "served" }])
+
+      expect(yield* manager.healthCheck("good")).toMatchObject({
+        server_name: "good",
+        healthy: true,
+        checked: 2,
+        failed: 0
+      })
+      expect(yield* manager.healthCheck("missing")).toMatchObject({
+        server_name: "missing",
+        healthy: false,
+        checked: 0,
+        failed: 0
+      })
+      const notFound = yield* Effect.exit(manager.healthCheck("nope"))
+      expect(errorOf(notFound)?._tag).toBe("MCPServerNotFound")
+      yield* close
+      expect(yield* noServerLeft).toEqual([])
+    })
+  )
+
+  it.effect("each interval tops a pool back up to minConnections, so a server that comes up is used", () =>
+    Effect.gen(function* () {
+      // Learn a free port, then leave it closed until the server "comes up".
+      const probe = yield* httpServer()
+      yield* Effect.promise(() => probe.stop())
+      const { manager, close } = yield* start(
+        { late: { type: "http", url: probe.url } },
+        { ...quick, minConnections: 1, maxConnections: 1, healthCheckInterval: 15 }
+      )
+      const pool = yield* manager.pool("late")
+      expect((yield* manager.status).pools.late).toBe("critical")
+
+      yield* httpServer(probe.port)
+      yield* TestClock.adjust("14 seconds")
+      expect(pool.snapshot().totalConnections).toBe(0)
+      yield* TestClock.adjust("1 second")
+      yield* realWait(() => pool.snapshot().totalConnections === 1)
+      yield* realWait(() => pool.counters.healthChecks === 1)
+      expect((yield* manager.status).pools.late).toBe("healthy")
+      // Stopped monitoring checks nothing more.
+      yield* manager.stopMonitoring
+      expect(manager.isMonitoring()).toBe(false)
+      yield* TestClock.adjust("60 seconds")
+      expect(pool.counters.healthChecks).toBe(1)
+      yield* manager.startMonitoring
+      yield* TestClock.adjust("15 seconds")
+      yield* realWait(() => pool.counters.healthChecks === 2)
+      yield* close
+    })
+  )
+})
