@@ -212,6 +212,12 @@ const breakerOutcome = (exit: Exit.Exit<unknown, MCPCallError>): CircuitBreaker.
   }
 }
 
+const transitionWords: Record<CircuitBreaker.State, string> = {
+  open: "opened",
+  half_open: "half-open",
+  closed: "closed"
+}
+
 const seconds = (value: number): number => Math.round(value * 1000)
 
 /**
@@ -262,7 +268,7 @@ export const make = (options: {
       failureThreshold: config.circuitBreakerFailureThreshold,
       recoveryTimeout: seconds(config.circuitBreakerRecoveryTimeout),
       onTransition: (t) => {
-        const line = `Circuit breaker for "${serverName}" ${t.to === "half_open" ? "half-open" : t.to}: ${t.reason}`
+        const line = `Circuit breaker for "${serverName}" ${transitionWords[t.to]}: ${t.reason}`
         const log =
           t.to === "open"
             ? Effect.logError(line)

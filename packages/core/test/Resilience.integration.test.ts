@@ -9,6 +9,7 @@ import {
 import * as Cause from "effect/Cause"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
+import * as Logger from "effect/Logger"
 import * as Scope from "effect/Scope"
 import { TestClock } from "effect/testing"
 import * as Connection from "../src/Connection.js"
@@ -114,6 +115,12 @@ describe("faults, with real processes, on the test clock", () => {
       })
   )
 
+  const logs: Array<string> = []
+  const capture = Logger.make((options) => {
+    const message = options.message
+    logs.push(Array.isArray(message) ? message.map(String).join(" ") : String(message))
+  })
+
   it.effect(
     "a server whose every call crashes it: the breaker opens at exactly the threshold, then fails fast, then admits one probe",
     () =>
@@ -171,9 +178,16 @@ describe("faults, with real processes, on the test clock", () => {
         expect(echo.content).toEqual([{ type: "text", text: "back" }])
         expect(yield* pool.breaker.state).toBe("closed")
         expect(pool.breaker.transitionCounts()).toEqual({ open: 2, half_open: 2, closed: 1 })
+        expect(logs.filter((line) => line.startsWith("Circuit breaker"))).toEqual([
+          'Circuit breaker for "fx" opened: 3 consecutive failures',
+          'Circuit breaker for "fx" half-open: recovery timeout of 30000 ms elapsed',
+          'Circuit breaker for "fx" opened: the probe failed',
+          'Circuit breaker for "fx" half-open: recovery timeout of 30000 ms elapsed',
+          'Circuit breaker for "fx" closed: the probe succeeded'
+        ])
         yield* close
         expect(yield* noServerLeft).toEqual([])
-      })
+      }).pipe(Effect.provide(Logger.layer([capture])))
   )
 
   it.effect("a remote server stopped and restarted on the same port: the pool recovers without a restart", () =>
