@@ -181,3 +181,50 @@ export const summary = (pools: ReadonlyArray<MCPConnectionPool.MCPConnectionPool
     }
   }
 }
+
+/**
+ * The answer of `/pools/{server_name}`: the pool's figures, its redacted configuration and
+ * its connections.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface PoolDetails extends PoolMetrics {
+  readonly config: Readonly<Record<string, unknown>>
+  readonly connections: ReadonlyArray<{
+    readonly id: number
+    readonly pid: number | null
+    readonly session_id: string | null
+    readonly in_flight: number
+    readonly leases: number
+    readonly created_at: string
+    readonly last_used_at: string
+    readonly alive: boolean
+  }>
+}
+
+const iso = (millis: number) => new Date(millis).toISOString()
+
+/**
+ * The details of one pool, given its redacted server configuration (from the manager's `config()`).
+ *
+ * @since 0.1.0
+ * @category getters
+ */
+export const poolDetails = (
+  pool: MCPConnectionPool.MCPConnectionPool,
+  redactedConfig: Readonly<Record<string, unknown>> | undefined
+): PoolDetails => ({
+  ...poolMetrics(pool),
+  config: redactedConfig === undefined ? {} : { ...redactedConfig },
+  connections: pool.snapshot().connections.map((c) => ({
+    id: c.id,
+    pid: c.pid ?? null,
+    session_id: c.sessionId ?? null,
+    in_flight: c.inFlight,
+    leases: c.leases,
+    created_at: iso(c.createdAt),
+    last_used_at: iso(c.lastUsedAt),
+    alive: c.alive
+  }))
+})

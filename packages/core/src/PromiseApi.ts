@@ -26,27 +26,6 @@ import type { PoolConfigInput } from "./PoolConfig.js"
 import * as PooledMCPTools from "./PooledMCPTools.js"
 
 /**
- * The answer of `pool(name)`: the pool's figures, its redacted configuration and its
- * connections.
- *
- * @since 0.1.0
- * @category models
- */
-export interface PoolDetails extends Metrics.PoolMetrics {
-  readonly config: Record<string, unknown>
-  readonly connections: ReadonlyArray<{
-    readonly id: number
-    readonly pid: number | null
-    readonly session_id: string | null
-    readonly in_flight: number
-    readonly leases: number
-    readonly created_at: string
-    readonly last_used_at: string
-    readonly alive: boolean
-  }>
-}
-
-/**
  * A connection manager for Promise callers.
  *
  * @since 0.1.0
@@ -64,7 +43,7 @@ export interface McpConnectionManager {
   /** `{pools: [PoolMetrics]}` */
   readonly pools: () => Promise<{ readonly pools: ReadonlyArray<Metrics.PoolMetrics> }>
   /** One pool's figures with its redacted config and its connections. */
-  readonly pool: (name: string) => Promise<PoolDetails>
+  readonly pool: (name: string) => Promise<Metrics.PoolDetails>
   /** `{pool_metrics, global_metrics}` */
   readonly metricsSummary: () => Promise<Metrics.MetricsSummary>
   /** Defaults and per-server configuration, every secret redacted. */
@@ -94,8 +73,6 @@ export interface McpConnectionManager {
   /** The manager's Effect runtime, for mixing both worlds. */
   readonly runtime: ManagedRuntime.ManagedRuntime<MCPConnectionManager, MCPConfigError>
 }
-
-const iso = (millis: number) => new Date(millis).toISOString()
 
 /**
  * Creates a manager and waits until its pools are warm. With neither `configPath` nor
@@ -149,24 +126,7 @@ export const createMcpConnectionManager = async (options: ManagerOptions = {}): 
     configureServerPool: (name, config) => run(service.configureServerPool(name, config)),
     servers: () => Promise.resolve({ servers: service.servers() }),
     pools: () => Promise.resolve({ pools: service.pools().map(Metrics.poolMetrics) }),
-    pool: (name) =>
-      run(service.pool(name)).then((pool) => {
-        const redacted = service.config().servers[name]
-        return {
-          ...Metrics.poolMetrics(pool),
-          config: redacted === undefined ? {} : { ...redacted },
-          connections: pool.snapshot().connections.map((c) => ({
-            id: c.id,
-            pid: c.pid ?? null,
-            session_id: c.sessionId ?? null,
-            in_flight: c.inFlight,
-            leases: c.leases,
-            created_at: iso(c.createdAt),
-            last_used_at: iso(c.lastUsedAt),
-            alive: c.alive
-          }))
-        }
-      }),
+    pool: (name) => run(service.pool(name)).then((pool) => Metrics.poolDetails(pool, service.config().servers[name])),
     metricsSummary: () => Promise.resolve(Metrics.summary(service.pools())),
     config: () => Promise.resolve(service.config()),
     status: () => run(service.status),

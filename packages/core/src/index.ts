@@ -12,6 +12,7 @@ export * as MCPConnectionManager from "./MCPConnectionManager.js"
 export * as MCPConnectionPool from "./MCPConnectionPool.js"
 export * as MCPHealthMonitor from "./MCPHealthMonitor.js"
 export * as Metrics from "./Metrics.js"
+export * as MonitoringApi from "./MonitoringApi.js"
 export * as PoolConfig from "./PoolConfig.js"
 export * as PooledMCPTools from "./PooledMCPTools.js"
 export * as ServerConfig from "./ServerConfig.js"
@@ -27,7 +28,8 @@ export {
   MCPServerNotFound,
   MCPTimeout
 } from "./Errors.js"
-export type { McpConnectionManager, PoolDetails } from "./PromiseApi.js"
+export type { PoolDetails } from "./Metrics.js"
+export type { McpConnectionManager } from "./PromiseApi.js"
 export {
   createMcpConnectionManager,
   createPooledMcpTools,
