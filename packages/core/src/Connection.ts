@@ -15,7 +15,7 @@ import { MCPConnectionError } from "./Errors.js"
 import { describeCause, tagSendFailures } from "./internal/classify.js"
 import { ProcessGroupStdioTransport } from "./internal/stdioTransport.js"
 import { clientInfo } from "./internal/version.js"
-import type { ServerConfig } from "./ServerConfig.js"
+import { connectionTarget, type ServerConfig, scrubber } from "./ServerConfig.js"
 
 /**
  * How a connection reaches its server.
@@ -85,13 +85,16 @@ export const make = (options: MakeOptions): Effect.Effect<Connection, MCPConnect
   Effect.contextWith((context: Context.Context<never>) => {
     const server = options.server
     const id = nextId++
+    const scrub = scrubber(server)
     const logStderr = (line: string) => {
       Effect.runForkWith(context)(
-        Effect.logDebug(line).pipe(Effect.annotateLogs({ server: server.name, connection: id, stream: "stderr" }))
+        Effect.logDebug(scrub(line)).pipe(
+          Effect.annotateLogs({ server: server.name, connection: id, stream: "stderr" })
+        )
       )
     }
     const failure = (reason: string, cause?: unknown) =>
-      new MCPConnectionError({ serverName: server.name, reason, requestSent: false, cause })
+      new MCPConnectionError({ serverName: server.name, reason: scrub(reason), requestSent: false, cause })
 
     return Effect.acquireRelease(
       Effect.sync(() => {
@@ -140,7 +143,7 @@ export const make = (options: MakeOptions): Effect.Effect<Connection, MCPConnect
           client.onerror = (error) => {
             if (resource.closed) return
             Effect.runForkWith(context)(
-              Effect.logDebug(`transport error: ${describeCause(error)}`).pipe(
+              Effect.logDebug(scrub(`transport error: ${describeCause(error)}`)).pipe(
                 Effect.annotateLogs({ server: server.name, connection: id })
               )
             )
@@ -181,10 +184,14 @@ const makeTransport = (server: ServerConfig, onStderr: (line: string) => void, g
         onStderr,
         killGracePeriodMs: graceMs
       })
-    case "streamable-http":
-      return new StreamableHTTPClientTransport(new URL(server.url), { requestInit: { headers: { ...server.headers } } })
-    case "sse":
-      return new SSEClientTransport(new URL(server.url), { requestInit: { headers: { ...server.headers } } })
+    case "streamable-http": {
+      const { url, headers } = connectionTarget(server.url, server.headers)
+      return new StreamableHTTPClientTransport(url, { requestInit: { headers } })
+    }
+    case "sse": {
+      const { url, headers } = connectionTarget(server.url, server.headers)
+      return new SSEClientTransport(url, { requestInit: { headers } })
+    }
   }
 }
 

@@ -19,7 +19,7 @@ import { type MCPCallError, type MCPCircuitOpen, MCPConnectionError, MCPPoolExha
 import { classify } from "./internal/classify.js"
 import * as SlidingWindow from "./internal/window.js"
 import type { PoolConfig } from "./PoolConfig.js"
-import type { ServerConfig } from "./ServerConfig.js"
+import * as ServerConfig from "./ServerConfig.js"
 
 /**
  * The most requests ever put in flight on one SDK client at once, whatever
@@ -141,7 +141,7 @@ export interface ConnectionInfo {
  */
 export interface MCPConnectionPool {
   readonly serverName: string
-  readonly server: ServerConfig
+  readonly server: ServerConfig.ServerConfig
   readonly config: PoolConfig
   /**
    * Runs one MCP request on a borrowed connection: acquire timeout, request timeout with
@@ -228,7 +228,7 @@ const seconds = (value: number): number => Math.round(value * 1000)
  * @category constructors
  */
 export const make = (options: {
-  readonly server: ServerConfig
+  readonly server: ServerConfig.ServerConfig
   readonly config: PoolConfig
   /** Where the pool reports exhaustion, high error rates and breaker changes. */
   readonly alerts?: Alerts.Alerts | undefined
@@ -237,6 +237,7 @@ export const make = (options: {
     const { server, config, alerts } = options
     const serverName = server.name
     const clock = yield* Clock.clockWith(Effect.succeed)
+    const scrub = ServerConfig.scrubber(server)
     const counters: Counters = {
       hits: 0,
       misses: 0,
@@ -497,7 +498,8 @@ export const make = (options: {
               serverName,
               method: info.method,
               timeoutMs: requestTimeoutMs,
-              transport: server.transport
+              transport: server.transport,
+              scrub
             })
             switch (classified._tag) {
               case "Request":

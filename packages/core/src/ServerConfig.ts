@@ -360,3 +360,67 @@ export const redact = (server: ServerConfig): Record<string, unknown> =>
         headers: redactValues(server.headers),
         pool: server.pool
       }
+
+/**
+ * A function that replaces every secret of a server's configuration (env and header values,
+ * the URL's credentials and query values, in plain and percent-encoded form) found in a
+ * text: for error messages and logs that quote what a library or a server said.
+ *
+ * @since 0.1.0
+ * @category getters
+ */
+export const scrubber = (server: ServerConfig): ((text: string) => string) => {
+  const secrets = new Set<string>()
+  const add = (value: string) => {
+    // Very short values would blank out ordinary words; they are not credentials anyway.
+    if (value.length < 4) return
+    secrets.add(value)
+    secrets.add(encodeURIComponent(value))
+  }
+  let url: { readonly raw: string; readonly redacted: string } | undefined
+  if (server.transport === "stdio") {
+    for (const value of Object.values(server.env)) add(value)
+  } else {
+    for (const value of Object.values(server.headers)) add(value)
+    const parsed = URL.parse(server.url)
+    if (parsed !== null) {
+      add(decodeURIComponent(parsed.password))
+      add(decodeURIComponent(parsed.username))
+      for (const value of parsed.searchParams.values()) add(value)
+      url = { raw: server.url, redacted: redactUrl(server.url) }
+    }
+  }
+  if (secrets.size === 0) return (text) => text
+  // Longest first, so that a secret containing another is replaced whole.
+  const ordered = Array.from(secrets).toSorted((a, b) => b.length - a.length)
+  return (text) => {
+    let out = url === undefined ? text : text.replaceAll(url.raw, url.redacted)
+    for (const secret of ordered) if (out.includes(secret)) out = out.replaceAll(secret, REDACTED)
+    return out
+  }
+}
+
+/**
+ * The URL and headers to connect with: credentials in the URL (`http://user:pass@host/`),
+ * which `fetch` refuses, become an `Authorization: Basic` header unless one is set.
+ *
+ * @since 0.1.0
+ * @category getters
+ */
+export const connectionTarget = (
+  url: string,
+  headers: Readonly<Record<string, string>>
+): { readonly url: URL; readonly headers: Record<string, string> } => {
+  const parsed = new URL(url)
+  const out: Record<string, string> = { ...headers }
+  if (parsed.username !== "" || parsed.password !== "") {
+    const hasAuthorization = Object.keys(out).some((key) => key.toLowerCase() === "authorization")
+    if (!hasAuthorization) {
+      const credentials = `${decodeURIComponent(parsed.username)}:${decodeURIComponent(parsed.password)}`
+      out["Authorization"] = `Basic ${Buffer.from(credentials).toString("base64")}`
+    }
+    parsed.username = ""
+    parsed.password = ""
+  }
+  return { url: parsed, headers: out }
+}

@@ -10,6 +10,7 @@ import * as Cause from "effect/Cause"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Logger from "effect/Logger"
+import * as References from "effect/References"
 import * as Scope from "effect/Scope"
 import { TestClock } from "effect/testing"
 import * as Connection from "../src/Connection.js"
@@ -378,4 +379,40 @@ describe("the health monitor and status", () => {
       yield* close
     })
   )
+
+  it.effect("logs never hold an env value, a header value or a credential of a server's URL", () => {
+    const lines: Array<string> = []
+    const secretLogger = Logger.make((options) => {
+      const message = options.message
+      lines.push(Array.isArray(message) ? message.map(String).join(" ") : String(message))
+    })
+    return Effect.gen(function* () {
+      const live = yield* httpServer()
+      const { manager, close } = yield* start(
+        {
+          remote: {
+            type: "http",
+            url: "http://user:pa55word@127.0.0.1:9/mcp?token=t0ken-value",
+            headers: { Authorization: "Bearer h3ader-value" }
+          },
+          local: { command: "/nonexistent/mcp-server-binary", env: { API_KEY: "s3cret-value" } },
+          // URL credentials become a Basic Authorization header, which fetch accepts.
+          live: { type: "http", url: `http://user:pa55word@127.0.0.1:${live.port}/mcp?token=t0ken-value` }
+        },
+        { ...quick, minConnections: 1, maxConnections: 1, circuitBreakerFailureThreshold: 1 }
+      )
+      for (const name of ["remote", "local"]) {
+        const tools = yield* manager.getMcpTools(name)
+        yield* Effect.exit(tools.listTools())
+        yield* manager.healthCheck(name)
+      }
+      const echoed = yield* (yield* manager.getMcpTools("live")).callTool({ name: "echo", arguments: { text: "ok" } })
+      expect(echoed.content).toEqual([{ type: "text", text: "ok" }])
+      yield* close
+      expect(lines.some((line) => line.includes("Circuit breaker"))).toBe(true)
+      for (const secret of ["pa55word", "t0ken-value", "h3ader-value", "s3cret-value"]) {
+        expect(lines.filter((line) => line.includes(secret))).toEqual([])
+      }
+    }).pipe(Effect.provide(Logger.layer([secretLogger])), Effect.provideService(References.MinimumLogLevel, "Debug"))
+  })
 })

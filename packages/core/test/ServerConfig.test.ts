@@ -145,4 +145,39 @@ describe("ServerConfig", () => {
     expect(ServerConfig.defaultConfigPath({ MCP_CONFIG_PATH: "/etc/mcp.json" }, "/app")).toBe("/etc/mcp.json")
     expect(ServerConfig.defaultConfigPath({}, "/app")).toBe("/app/.mcp.json")
   })
+
+  it("scrubber removes every secret of a server from a text; connectionTarget moves URL credentials to a header", () => {
+    const servers = ServerConfig.fromEntries(
+      {
+        remote: {
+          type: "http",
+          url: "http://us%40er:pa55word@127.0.0.1:9/mcp?token=t0ken-value&x=1",
+          headers: { "X-Api-Key": "h3ader-value" }
+        },
+        local: { command: "node", env: { API_KEY: "s3cret value", SHORT: "ab" } }
+      },
+      { source: "test", env: {} }
+    )
+    if (Result.isFailure(servers)) throw servers.failure
+    const [remote, local] = servers.success
+    if (remote === undefined || local === undefined) throw new Error("two servers expected")
+    const scrubRemote = ServerConfig.scrubber(remote)
+    expect(
+      scrubRemote(
+        "fetch http://us%40er:pa55word@127.0.0.1:9/mcp?token=t0ken-value&x=1 failed; key h3ader-value; pa55word again"
+      )
+    ).toBe(
+      "fetch http://[REDACTED]:[REDACTED]@127.0.0.1:9/mcp?token=[REDACTED]&x=[REDACTED] failed; key [REDACTED]; [REDACTED] again"
+    )
+    const scrubLocal = ServerConfig.scrubber(local)
+    expect(scrubLocal("env: s3cret value / s3cret%20value / ab")).toBe("env: [REDACTED] / [REDACTED] / ab")
+
+    const target = ServerConfig.connectionTarget("http://us%40er:pa55word@127.0.0.1:9/mcp?x=1", {})
+    expect(target.url.toString()).toBe("http://127.0.0.1:9/mcp?x=1")
+    expect(target.headers).toEqual({ Authorization: `Basic ${Buffer.from("us@er:pa55word").toString("base64")}` })
+    // An explicit Authorization header wins.
+    expect(ServerConfig.connectionTarget("http://u:p@h/", { authorization: "Bearer t" }).headers).toEqual({
+      authorization: "Bearer t"
+    })
+  })
 })

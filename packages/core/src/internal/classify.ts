@@ -62,12 +62,14 @@ export const classify = (
     readonly method: string
     readonly timeoutMs: number
     readonly transport: "stdio" | "streamable-http" | "sse"
+    /** Removes the server's secrets from a text (see `ServerConfig.scrubber`). */
+    readonly scrub: (text: string) => string
   }
 ): Classified => {
-  const { serverName, method } = context
+  const { serverName, method, scrub } = context
   const connection = (reason: string, requestSent: boolean, dead: boolean): Classified => ({
     _tag: "Connection",
-    error: new MCPConnectionError({ serverName, reason, requestSent, cause }),
+    error: new MCPConnectionError({ serverName, reason: scrub(reason), requestSent, cause }),
     dead
   })
   if (cause instanceof SendFailed) {
@@ -96,7 +98,7 @@ export const classify = (
         serverName,
         method,
         code: cause.code,
-        reason: cause.message.replace(mcpPrefix, ""),
+        reason: scrub(cause.message.replace(mcpPrefix, "")),
         data: cause.data
       })
     }
