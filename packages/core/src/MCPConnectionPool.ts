@@ -17,6 +17,7 @@ import * as CircuitBreaker from "./CircuitBreaker.js"
 import * as Connection from "./Connection.js"
 import { type MCPCallError, type MCPCircuitOpen, MCPConnectionError, MCPPoolExhausted } from "./Errors.js"
 import { classify } from "./internal/classify.js"
+import * as Telemetry from "./internal/telemetry.js"
 import * as SlidingWindow from "./internal/window.js"
 import type { PoolConfig } from "./PoolConfig.js"
 import * as ServerConfig from "./ServerConfig.js"
@@ -41,6 +42,8 @@ export interface RequestInfo {
   readonly method: string
   /** Whether running the request twice is harmless. Reads are; a tool call is not unless the caller says so. */
   readonly idempotent: boolean
+  /** What the request is about, for its span name and metrics: the tool, prompt or resource URI. */
+  readonly target?: string | undefined
 }
 
 /**
@@ -50,6 +53,24 @@ export interface RequestInfo {
  * @category models
  */
 export type SdkRequestOptions = RequestOptions
+
+/**
+ * The W3C trace context (`traceparent`, and `tracestate`, `baggage` when known) to merge
+ * into the request's `params._meta`; `undefined` when there is none to send.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type TraceMeta = Readonly<Record<string, string>> | undefined
+
+/**
+ * Sends one request on a lent client: the pool passes its request options and the trace
+ * context to put in `params._meta`.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type Run<A> = (client: Client, options: SdkRequestOptions, meta: TraceMeta) => Promise<A>
 
 /**
  * Counters of a pool since it started.
@@ -147,10 +168,7 @@ export interface MCPConnectionPool {
    * Runs one MCP request on a borrowed connection: acquire timeout, request timeout with
    * reset on progress, safe retries on the pool's schedule, counting, and fallback.
    */
-  readonly request: <A>(
-    info: RequestInfo,
-    run: (client: Client, options: SdkRequestOptions) => Promise<A>
-  ) => Effect.Effect<A, MCPCallError>
+  readonly request: <A>(info: RequestInfo, run: Run<A>) => Effect.Effect<A, MCPCallError>
   /** Lends one connection for the whole of `f` (no retry, no request timeout). */
   readonly withConnection: <A, E, R>(
     f: (connection: Connection.Connection) => Effect.Effect<A, E, R>
@@ -237,6 +255,11 @@ export const make = (options: {
     const { server, config, alerts } = options
     const serverName = server.name
     const clock = yield* Clock.clockWith(Effect.succeed)
+    const telemetry = new Telemetry.PoolTelemetry({
+      serverName,
+      transport: server.transport,
+      context: yield* Effect.context<never>()
+    })
     const scrub = ServerConfig.scrubber(server)
     const counters: Counters = {
       hits: 0,
@@ -269,6 +292,7 @@ export const make = (options: {
       failureThreshold: config.circuitBreakerFailureThreshold,
       recoveryTimeout: seconds(config.circuitBreakerRecoveryTimeout),
       onTransition: (t) => {
+        telemetry.transition(t.from, t.to)
         const line = `Circuit breaker for "${serverName}" ${transitionWords[t.to]}: ${t.reason}`
         const log =
           t.to === "open"
@@ -280,12 +304,15 @@ export const make = (options: {
           log.pipe(Effect.annotateLogs({ server: serverName, circuit_breaker: t.to })),
           alerts === undefined
             ? Effect.void
-            : alerts.observe(serverName, "circuit_breaker_open", t.to !== "closed", () => ({
-                severity: "critical",
-                message: `circuit breaker of "${serverName}" opened: ${t.reason}; calls fail fast until ${new Date(
-                  t.at + breaker.recoveryTimeoutMs
-                ).toISOString()}`
-              }))
+            : alerts.observe(serverName, "circuit_breaker_open", t.to !== "closed", () => {
+                telemetry.alert("circuit_breaker_open", "critical")
+                return {
+                  severity: "critical",
+                  message: `circuit breaker of "${serverName}" opened: ${t.reason}; calls fail fast until ${new Date(
+                    t.at + breaker.recoveryTimeoutMs
+                  ).toISOString()}`
+                }
+              })
         )
       }
     })
@@ -314,10 +341,12 @@ export const make = (options: {
 
     const acquire = Effect.suspend(() => {
       const openedOnDemand = pool !== undefined && pool.state.usage > 0
+      const started = performance.now()
       return Connection.make(connectionOptions).pipe(
         Effect.tap((connection) =>
           Effect.acquireRelease(
             Effect.sync(() => {
+              telemetry.record(telemetry.createTime, (performance.now() - started) / 1000)
               connection.openedOnDemand = openedOnDemand
               lastConnectFailed = false
               counters.opened++
@@ -331,6 +360,7 @@ export const make = (options: {
               Effect.sync(() => {
                 counters.closed++
                 live.delete(connection)
+                telemetry.session((Date.now() - connection.createdAt) / 1000, !Connection.isAlive(connection))
               })
           )
         ),
@@ -353,6 +383,24 @@ export const make = (options: {
       timeToLiveStrategy: "usage"
     })
     const thePool = pool
+    const unregister = telemetry.register({
+      counters,
+      connections: () => {
+        let idle = 0
+        let used = 0
+        for (const item of thePool.state.items) {
+          if (item.exit._tag !== "Success") continue
+          if (item.refCount > 0) used++
+          else idle++
+        }
+        return { idle, used }
+      },
+      pending: () => thePool.state.waiters.size,
+      breakerState: () => Telemetry.breakerStateValue(breaker.stateUnsafe(clock.currentTimeMillisUnsafe())),
+      minConnections: config.minConnections,
+      maxConnections: config.maxConnections
+    })
+    yield* Scope.addFinalizer(scope, Effect.sync(unregister))
     // Runs before the Pool's own shutdown (finalizers run in reverse): close every connection
     // in parallel, so shutting down N connections takes about as long as one.
     yield* Scope.addFinalizer(
@@ -372,10 +420,12 @@ export const make = (options: {
       )
 
     /** Bookkeeping of one lease, and the check that the connection is fit to lend. */
-    const onLease = (connection: Connection.Connection): Effect.Effect<void, Stale> => {
+    const onLease = (connection: Connection.Connection, call?: Telemetry.Call): Effect.Effect<void, Stale> => {
       connection.leases++
-      if (connection.leases === 1 && connection.openedOnDemand) counters.misses++
+      const miss = connection.leases === 1 && connection.openedOnDemand
+      if (miss) counters.misses++
       else counters.hits++
+      if (call !== undefined) call.reused = !miss
       if (!Connection.isAlive(connection)) {
         return Effect.andThen(invalidate(connection), Effect.fail(new Stale()))
       }
@@ -404,12 +454,15 @@ export const make = (options: {
       if (alerts === undefined) return Effect.void
       const current = utilization()
       exhaustionActive = current > utilizationThreshold
-      return alerts.observe(serverName, "pool_exhaustion", exhaustionActive, () => ({
-        severity: "warning",
-        message: `pool of "${serverName}" is ${Math.round(current * 100)} % utilized (${Math.round(
-          current * config.maxConnections
-        )} of ${config.maxConnections} connections in use, ${thePool.state.waiters.size} waiting)`
-      }))
+      return alerts.observe(serverName, "pool_exhaustion", exhaustionActive, () => {
+        telemetry.alert("pool_exhaustion", "warning")
+        return {
+          severity: "warning",
+          message: `pool of "${serverName}" is ${Math.round(current * 100)} % utilized (${Math.round(
+            current * config.maxConnections
+          )} of ${config.maxConnections} connections in use, ${thePool.state.waiters.size} waiting)`
+        }
+      })
     })
 
     let errorRateActive = false
@@ -418,12 +471,15 @@ export const make = (options: {
       const { requests, errors } = window.totals(clock.currentTimeMillisUnsafe())
       const rate = requests === 0 ? 0 : errors / requests
       errorRateActive = requests >= errorRateMinRequests && rate > errorRateThreshold
-      return alerts.observe(serverName, "high_error_rate", errorRateActive, () => ({
-        severity: "warning",
-        message: `${Math.round(rate * 1000) / 10} % of the calls to "${serverName}" failed (${errors} of ${requests} in the last ${Math.round(
-          alerts.thresholds.errorRateWindowMs / 1000
-        )} s)`
-      }))
+      return alerts.observe(serverName, "high_error_rate", errorRateActive, () => {
+        telemetry.alert("high_error_rate", "warning")
+        return {
+          severity: "warning",
+          message: `${Math.round(rate * 1000) / 10} % of the calls to "${serverName}" failed (${errors} of ${requests} in the last ${Math.round(
+            alerts.thresholds.errorRateWindowMs / 1000
+          )} s)`
+        }
+      })
     })
 
     const exhausted = () => {
@@ -432,29 +488,34 @@ export const make = (options: {
     }
 
     const borrowOnce = <A, E, R>(
-      f: (connection: Connection.Connection) => Effect.Effect<A, E, R>
+      f: (connection: Connection.Connection) => Effect.Effect<A, E, R>,
+      call: Telemetry.Call | undefined
     ): Effect.Effect<A, E | Stale | MCPConnectionError | MCPPoolExhausted, R> =>
       Effect.suspend(() => {
+        if (call !== undefined) call.waitStartedAt = performance.now()
         const state = thePool.state
         if (state.waiters.size === 0 && state.availableHead?.exit._tag === "Success") {
-          return Pool.use(thePool, (connection) => Effect.andThen(onLease(connection), f(connection)))
+          return Pool.use(thePool, (connection) => Effect.andThen(onLease(connection, call), f(connection)))
         }
         const get = Effect.scoped(
           Pool.get(thePool).pipe(
             Effect.timeoutOrElse({ duration: acquireTimeoutMs, orElse: () => Effect.fail(exhausted()) }),
-            Effect.flatMap((connection) => Effect.andThen(onLease(connection), f(connection)))
+            Effect.flatMap((connection) => Effect.andThen(onLease(connection, call), f(connection)))
           )
         )
-        return alerts === undefined ? get : Effect.andThen(observeUtilization, get)
+        const borrowed = alerts === undefined ? get : Effect.andThen(observeUtilization, get)
+        // Only a borrower that has to wait (no idle connection) gets an `mcp_pool.acquire` span.
+        return call?.span === undefined ? borrowed : Telemetry.withAcquireSpan(call, borrowed)
       })
 
     const MAX_STALE_SKIPS = config.maxConnections + 1
     const borrow = <A, E, R>(
-      f: (connection: Connection.Connection) => Effect.Effect<A, E, R>
+      f: (connection: Connection.Connection) => Effect.Effect<A, E, R>,
+      call?: Telemetry.Call
     ): Effect.Effect<A, E | MCPConnectionError | MCPPoolExhausted, R> => {
       const loop = (skips: number): Effect.Effect<A, E | MCPConnectionError | MCPPoolExhausted, R> =>
         Effect.catchIf(
-          borrowOnce(f),
+          borrowOnce(f, call),
           (error): error is Stale => error instanceof Stale,
           () =>
             skips < MAX_STALE_SKIPS
@@ -473,24 +534,31 @@ export const make = (options: {
     const runOn = <A>(
       connection: Connection.Connection,
       info: RequestInfo,
-      run: (client: Client, options: SdkRequestOptions) => Promise<A>,
-      onDead: (connection: Connection.Connection) => Effect.Effect<void>
+      run: Run<A>,
+      onDead: (connection: Connection.Connection) => Effect.Effect<void>,
+      call: Telemetry.Call
     ): Effect.Effect<A, MCPCallError> =>
       Effect.suspend(() => {
         connection.inFlight++
+        Telemetry.leased(call, telemetry, connection.id)
         return Effect.tryPromise({
           try: (signal) =>
-            run(connection.client, {
-              signal,
-              timeout: requestTimeoutMs,
-              resetTimeoutOnProgress: true
-            }),
+            run(
+              connection.client,
+              {
+                signal,
+                timeout: requestTimeoutMs,
+                resetTimeoutOnProgress: true
+              },
+              call.meta
+            ),
           catch: (cause) => cause
         }).pipe(
           Effect.onExit(() =>
             Effect.sync(() => {
               connection.inFlight--
               connection.lastUsedAt = Date.now()
+              Telemetry.released(call, telemetry)
             })
           ),
           Effect.catch((cause): Effect.Effect<never, MCPCallError> => {
@@ -519,11 +587,15 @@ export const make = (options: {
 
     const retrySchedule = Schedule.exponential(seconds(config.retryDelay)).pipe(Schedule.jittered)
 
-    const direct = <A>(info: RequestInfo, run: (client: Client, options: SdkRequestOptions) => Promise<A>) =>
+    const direct = <A>(info: RequestInfo, run: Run<A>, call: Telemetry.Call) =>
       Effect.scoped(
-        Effect.flatMap(Connection.make(connectionOptions), (connection) => {
-          counters.fallbacks++
-          return runOn(connection, info, run, () => Effect.void)
+        Effect.suspend(() => {
+          call.waitStartedAt = performance.now()
+          call.reused = false
+          return Effect.flatMap(Connection.make(connectionOptions), (connection) => {
+            counters.fallbacks++
+            return runOn(connection, info, run, () => Effect.void, call)
+          })
         })
       ).pipe(
         Effect.tap(() =>
@@ -546,17 +618,22 @@ export const make = (options: {
         })
       })
 
-    const request = <A>(
-      info: RequestInfo,
-      run: (client: Client, options: SdkRequestOptions) => Promise<A>
-    ): Effect.Effect<A, MCPCallError> => {
+    const request = <A>(info: RequestInfo, run: Run<A>): Effect.Effect<A, MCPCallError> =>
+      Effect.withFiber((fiber) => {
+        const call = new Telemetry.Call(info.method, info.target)
+        const traced = Telemetry.begin(fiber, call)
+        const untraced = requestWith(info, run, call)
+        return traced ? Telemetry.withSpan(call, telemetry, untraced) : untraced
+      })
+
+    const requestWith = <A>(info: RequestInfo, run: Run<A>, call: Telemetry.Call): Effect.Effect<A, MCPCallError> => {
       const isRetryable = (error: MCPCallError): boolean => {
         if (error._tag !== "MCPConnectionError") return false
         const retry = !error.requestSent || info.idempotent
         if (retry) counters.retries++
         return retry
       }
-      const attempt = guarded(borrow((connection) => runOn(connection, info, run, invalidate)))
+      const attempt = guarded(borrow((connection) => runOn(connection, info, run, invalidate, call), call))
       const retried =
         config.retryAttempts > 0
           ? attempt.pipe(Effect.retry({ schedule: retrySchedule, times: config.retryAttempts, while: isRetryable }))
@@ -567,7 +644,7 @@ export const make = (options: {
               retried,
               (error): error is MCPPoolExhausted | MCPCircuitOpen =>
                 error._tag === "MCPPoolExhausted" || error._tag === "MCPCircuitOpen",
-              () => direct(info, run)
+              () => direct(info, run, call)
             )
           : retried
       return Effect.suspend(() => {
@@ -575,6 +652,7 @@ export const make = (options: {
         return withFallback
       }).pipe(
         Effect.onExit((exit) => {
+          Telemetry.end(call, telemetry, exit)
           const failed = exit._tag === "Failure" && Exit.hasFails(exit)
           const now = clock.currentTimeMillisUnsafe()
           if (failed) {
@@ -665,10 +743,14 @@ export const make = (options: {
         counters.healthCheckFailures += failed
         if (failed > 0) lastHealthCheckFailureAt = clock.currentTimeMillisUnsafe()
         if (alerts === undefined) return Effect.void
-        return alerts.observe(serverName, "health_check_failure", failed > 0, () => ({
-          severity: failed >= checked ? "critical" : "warning",
-          message: `${failed} of ${checked} connections to "${serverName}" failed a health check`
-        }))
+        return alerts.observe(serverName, "health_check_failure", failed > 0, () => {
+          const severity = failed >= checked ? "critical" : "warning"
+          telemetry.alert("health_check_failure", severity)
+          return {
+            severity,
+            message: `${failed} of ${checked} connections to "${serverName}" failed a health check`
+          }
+        })
       })
 
     const topUp: Effect.Effect<void> = Effect.suspend(() =>

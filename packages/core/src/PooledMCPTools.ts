@@ -6,11 +6,12 @@
  */
 import type { Client } from "@modelcontextprotocol/sdk/client/index.js"
 import type { RequestOptions } from "@modelcontextprotocol/sdk/shared/protocol.js"
+import { EmptyResultSchema } from "@modelcontextprotocol/sdk/types.js"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Cause from "effect/Cause"
 import type { MCPCallError, MCPServerNotFound } from "./Errors.js"
-import type { MCPConnectionPool, SdkRequestOptions } from "./MCPConnectionPool.js"
+import type { MCPConnectionPool, SdkRequestOptions, TraceMeta } from "./MCPConnectionPool.js"
 
 type Result<K extends keyof Client> = Client[K] extends (...args: ReadonlyArray<never>) => Promise<infer A> ? A : never
 
@@ -144,6 +145,16 @@ const mergeOptions = (pool: SdkRequestOptions, user: CallOptions | undefined, pr
   return merged
 }
 
+interface HasMeta {
+  readonly _meta?: object | undefined
+}
+
+/** The request's params with the trace context merged into `_meta` (a copy; the caller's object is not touched). */
+const withMeta = <P extends HasMeta | undefined>(params: P, meta: TraceMeta): P => {
+  if (meta === undefined) return params
+  return { ...params, _meta: { ...params?._meta, ...meta } }
+}
+
 /**
  * Builds the Effect flavour over a way to find the pool (looked up on every call, so that a
  * pool rebuilt by `configureServerPool` is picked up).
@@ -158,12 +169,13 @@ export const make = (
   const call = <A>(
     method: string,
     idempotent: boolean,
+    target: string | undefined,
     user: CallOptions | undefined,
-    run: (client: Client, options: RequestOptions) => Promise<A>
+    run: (client: Client, options: RequestOptions, meta: TraceMeta) => Promise<A>
   ): Effect.Effect<A, PooledCallError> =>
     Effect.flatMap(getPool, (pool) =>
-      pool.request({ method, idempotent }, (client, options) =>
-        run(client, mergeOptions(options, user, method === "tools/call"))
+      pool.request({ method, idempotent, target }, (client, options, meta) =>
+        run(client, mergeOptions(options, user, method === "tools/call"), meta)
       )
     )
   const serverInfo = Effect.flatMap(getPool, (pool) => {
@@ -176,22 +188,40 @@ export const make = (
   })
   return {
     serverName,
-    listTools: (params, options) => call("tools/list", true, options, (client, o) => client.listTools(params, o)),
+    listTools: (params, options) =>
+      call("tools/list", true, undefined, options, (client, o, meta) => client.listTools(withMeta(params, meta), o)),
     callTool: (params, resultSchema, options) =>
-      call("tools/call", options?.idempotent === true, options, (client, o) =>
-        client.callTool(params, resultSchema, o)
+      call("tools/call", options?.idempotent === true, params.name, options, (client, o, meta) =>
+        client.callTool(withMeta(params, meta), resultSchema, o)
       ),
     listResources: (params, options) =>
-      call("resources/list", true, options, (client, o) => client.listResources(params, o)),
+      call("resources/list", true, undefined, options, (client, o, meta) =>
+        client.listResources(withMeta(params, meta), o)
+      ),
     listResourceTemplates: (params, options) =>
-      call("resources/templates/list", true, options, (client, o) => client.listResourceTemplates(params, o)),
+      call("resources/templates/list", true, undefined, options, (client, o, meta) =>
+        client.listResourceTemplates(withMeta(params, meta), o)
+      ),
     readResource: (params, options) =>
-      call("resources/read", true, options, (client, o) => client.readResource(params, o)),
-    listPrompts: (params, options) => call("prompts/list", true, options, (client, o) => client.listPrompts(params, o)),
-    getPrompt: (params, options) => call("prompts/get", true, options, (client, o) => client.getPrompt(params, o)),
+      call("resources/read", true, params.uri, options, (client, o, meta) =>
+        client.readResource(withMeta(params, meta), o)
+      ),
+    listPrompts: (params, options) =>
+      call("prompts/list", true, undefined, options, (client, o, meta) =>
+        client.listPrompts(withMeta(params, meta), o)
+      ),
+    getPrompt: (params, options) =>
+      call("prompts/get", true, params.name, options, (client, o, meta) => client.getPrompt(withMeta(params, meta), o)),
     complete: (params, options) =>
-      call("completion/complete", true, options, (client, o) => client.complete(params, o)),
-    ping: (options) => call("ping", true, options, (client, o) => client.ping(o)),
+      call("completion/complete", true, undefined, options, (client, o, meta) =>
+        client.complete(withMeta(params, meta), o)
+      ),
+    ping: (options) =>
+      call("ping", true, undefined, options, (client, o, meta) =>
+        meta === undefined
+          ? client.ping(o)
+          : client.request({ method: "ping", params: { _meta: meta } }, EmptyResultSchema, o)
+      ),
     getServerCapabilities: () => Effect.map(serverInfo, (info) => info.capabilities),
     getServerVersion: () => Effect.map(serverInfo, (info) => info.version)
   }

@@ -16,6 +16,7 @@ export * as MonitoringApi from "./MonitoringApi.js"
 export * as PoolConfig from "./PoolConfig.js"
 export * as PooledMCPTools from "./PooledMCPTools.js"
 export * as ServerConfig from "./ServerConfig.js"
+export * as Telemetry from "./Telemetry.js"
 
 export {
   MCPCircuitOpen,
