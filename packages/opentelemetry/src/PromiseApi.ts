@@ -1,0 +1,89 @@
+/**
+ * OpenTelemetry for users of the Promise API: one call that makes a manager whose pooled
+ * calls are traced and whose pools' metrics are exported.
+ *
+ * @since 0.1.0
+ */
+import { createMcpConnectionManager, type McpConnectionManager } from "@mcp-pool/core"
+import { MCPConnectionManager, type ManagerOptions } from "@mcp-pool/core/MCPConnectionManager"
+import * as PooledMCPTools from "@mcp-pool/core/PooledMCPTools"
+import * as Cause from "effect/Cause"
+import * as Context from "effect/Context"
+import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
+import * as ManagedRuntime from "effect/ManagedRuntime"
+import * as NodeSdk from "./NodeSdk.js"
+
+/**
+ * How to export: `{ global: true }` for an application that already runs
+ * `@opentelemetry/sdk-node` (see `NodeSdk.layerGlobal`), else the options of `NodeSdk.layer`.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type InstrumentOptions = { readonly global: true } | (NodeSdk.Options & { readonly global?: false })
+
+/**
+ * Instruments a manager made by `createMcpConnectionManager`: the calls of `tools(name)`
+ * run with OpenTelemetry's tracer (a CLIENT span each, trace context sent to the server)
+ * and the pools' metrics go to the configured readers. `close()` closes the manager, then
+ * flushes and shuts the exporters down. Rejects with `OtelSetupError` when the set-up
+ * fails (the manager is left open).
+ *
+ * **Gotchas**: `withConnection` hands out a raw SDK client; its calls are not traced.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const instrument = async (
+  manager: McpConnectionManager,
+  options: InstrumentOptions = {}
+): Promise<McpConnectionManager> => {
+  const otel = ManagedRuntime.make(options.global === true ? NodeSdk.layerGlobal : NodeSdk.layer(options))
+  const built = await otel.runPromiseExit(Effect.context<never>())
+  if (Exit.isFailure(built)) {
+    await otel.dispose()
+    throw Cause.squash(built.cause)
+  }
+  const managerContext = await manager.runtime.context()
+  const service = Context.get(managerContext, MCPConnectionManager)
+  const context = Context.merge(managerContext, built.value)
+  const run = <A, E>(effect: Effect.Effect<A, E>) => Effect.runPromiseExitWith(context)(effect)
+  let closing: Promise<void> | undefined
+  return {
+    ...manager,
+    tools: (name) => {
+      // The manager's own tools() checks the name (throws MCPServerNotFound).
+      manager.tools(name)
+      return PooledMCPTools.toPromise(PooledMCPTools.make(name, service.pool(name)), {
+        run,
+        serverInfo: () =>
+          service
+            .pools()
+            .find((pool) => pool.serverName === name)
+            ?.serverInfo()
+      })
+    },
+    close: () => (closing ??= manager.close().finally(() => otel.dispose()))
+  }
+}
+
+/**
+ * `createMcpConnectionManager` and {@link instrument} in one call; if the OpenTelemetry
+ * set-up fails, the manager is closed and the error rethrown.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const createInstrumentedMcpConnectionManager = async (
+  options: ManagerOptions = {},
+  telemetry: InstrumentOptions = {}
+): Promise<McpConnectionManager> => {
+  const manager = await createMcpConnectionManager(options)
+  try {
+    return await instrument(manager, telemetry)
+  } catch (error) {
+    await manager.close()
+    throw error
+  }
+}
