@@ -1,0 +1,147 @@
+/**
+ * Row 2: what the pool adds to a call. A pool of one connection against one raw SDK client
+ * already connected to the same stdio server: sequential latency and throughput at 100 in flight.
+ */
+import type { McpConnectionManager } from "@mcp-pool/core"
+import type { Client } from "@modelcontextprotocol/sdk/client/index.js"
+import { alternate, closedLoop, sequential } from "../measure.ts"
+import { check, type RowDefinition } from "../row.ts"
+import { formatMs, formatRate, formatRatio, median, ratio, round, summarize } from "../stats.ts"
+import { connectRaw, echoParams, fixtureManager, SERVER } from "../subjects.ts"
+
+const LATENCY_ROUNDS = 60
+const CALLS_PER_LATENCY_ROUND = 50
+const THROUGHPUT_ROUNDS = 10
+const CALLS_PER_THROUGHPUT_ROUND = 2000
+const IN_FLIGHT = 100
+const MAX_P50_RATIO = 1.1
+const MIN_THROUGHPUT_RATIO = 0.9
+
+/** What the pool hands the SDK for a tool call: its abort signal, timeout and a progress callback. */
+const poolRequestOptions = () => ({
+  signal: new AbortController().signal,
+  timeout: 60_000,
+  resetTimeoutOnProgress: true,
+  onprogress: () => {}
+})
+
+export const row: RowDefinition = {
+  id: 2,
+  name: "pool overhead vs raw SDK client",
+  target: `p50 <= ${MAX_P50_RATIO.toFixed(2)}x raw, throughput at ${IN_FLIGHT} in flight >= ${MIN_THROUGHPUT_RATIO.toFixed(2)}x raw`,
+  run: async () => {
+    let manager: McpConnectionManager | undefined
+    let client: Client | undefined
+    try {
+      manager = await fixtureManager({ minConnections: 1, maxConnections: 1, maxConcurrentRequestsPerConnection: 128 })
+      client = await connectRaw()
+      const tools = manager.tools(SERVER)
+      const raw = client
+      const calls = {
+        raw: () => raw.callTool(echoParams),
+        pooled: () => tools.callTool(echoParams),
+        // The raw client given the SDK options the pool passes on every tool call: shows how much
+        // of the difference comes from the SDK's handling of those options rather than the pool.
+        rawWithPoolOptions: () => raw.callTool(echoParams, undefined, poolRequestOptions())
+      }
+      // Warm up both sides (JIT, buffers, the server processes) the same way.
+      for (const call of Object.values(calls)) {
+        await sequential(call, 500)
+        await closedLoop(call, IN_FLIGHT, 2000)
+      }
+      const latency = await alternate(LATENCY_ROUNDS, {
+        raw: () => sequential(calls.raw, CALLS_PER_LATENCY_ROUND),
+        pooled: () => sequential(calls.pooled, CALLS_PER_LATENCY_ROUND),
+        rawWithPoolOptions: () => sequential(calls.rawWithPoolOptions, CALLS_PER_LATENCY_ROUND)
+      })
+      const throughput = await alternate(THROUGHPUT_ROUNDS, {
+        raw: () => closedLoop(calls.raw, IN_FLIGHT, CALLS_PER_THROUGHPUT_ROUND),
+        pooled: () => closedLoop(calls.pooled, IN_FLIGHT, CALLS_PER_THROUGHPUT_ROUND),
+        rawWithPoolOptions: () => closedLoop(calls.rawWithPoolOptions, IN_FLIGHT, CALLS_PER_THROUGHPUT_ROUND)
+      })
+      const rawLatency = summarize(latency.raw.flat())
+      const pooledLatency = summarize(latency.pooled.flat())
+      const rawRate = median(throughput.raw.map((t) => t.callsPerSecond))
+      const pooledRate = median(throughput.pooled.map((t) => t.callsPerSecond))
+      const rawCpu = median(throughput.raw.map((t) => t.cpuMicrosPerCall))
+      const pooledCpu = median(throughput.pooled.map((t) => t.cpuMicrosPerCall))
+      const optionsLatency = summarize(latency.rawWithPoolOptions.flat())
+      const optionsRate = median(throughput.rawWithPoolOptions.map((t) => t.callsPerSecond))
+      const failed = [...throughput.raw, ...throughput.pooled].reduce((sum, t) => sum + t.failed, 0)
+      const p50Ratio = ratio(pooledLatency.p50Ms, rawLatency.p50Ms)
+      const p99Ratio = ratio(pooledLatency.p99Ms, rawLatency.p99Ms)
+      const rateRatio = ratio(pooledRate, rawRate)
+      const addedUs = (pooledLatency.p50Ms - rawLatency.p50Ms) * 1000
+      const p50Pass = p50Ratio !== null && p50Ratio <= MAX_P50_RATIO
+      const ratePass = rateRatio !== null && rateRatio >= MIN_THROUGHPUT_RATIO && failed === 0
+      return {
+        baseline: {
+          label: "one raw SDK Client, connected (stdio)",
+          latency: rawLatency,
+          callsPerSecond: Math.round(rawRate),
+          cpuMicrosPerCall: round(rawCpu, 1)
+        },
+        subject: {
+          label: "pool of 1 connection, maxConcurrentRequestsPerConnection 128 (Promise API)",
+          latency: pooledLatency,
+          callsPerSecond: Math.round(pooledRate),
+          cpuMicrosPerCall: round(pooledCpu, 1),
+          addedMicrosecondsAtP50: round(addedUs, 1)
+        },
+        rawWithPoolOptions: {
+          label: "the raw client with the request options the pool passes (AbortSignal, timeout, onprogress)",
+          latency: optionsLatency,
+          callsPerSecond: Math.round(optionsRate)
+        },
+        ratioOf: "pooled p50 / raw client p50",
+        ratio: p50Ratio === null ? null : round(p50Ratio, 3),
+        target: row.target,
+        pass: p50Pass && ratePass,
+        checks: [
+          check(
+            "p50 latency",
+            formatMs(rawLatency.p50Ms),
+            formatMs(pooledLatency.p50Ms),
+            formatRatio(p50Ratio),
+            `<= ${MAX_P50_RATIO.toFixed(2)}x`,
+            p50Pass
+          ),
+          check("p99 latency", formatMs(rawLatency.p99Ms), formatMs(pooledLatency.p99Ms), formatRatio(p99Ratio)),
+          check("added at p50", "", `${addedUs >= 0 ? "+" : ""}${addedUs.toFixed(0)} µs`),
+          check(
+            `throughput, ${IN_FLIGHT} in flight`,
+            formatRate(rawRate),
+            formatRate(pooledRate),
+            formatRatio(rateRatio),
+            `>= ${MIN_THROUGHPUT_RATIO.toFixed(2)}x`,
+            ratePass
+          ),
+          check(
+            `client CPU per call, ${IN_FLIGHT} in flight`,
+            `${rawCpu.toFixed(1)} µs`,
+            `${pooledCpu.toFixed(1)} µs`,
+            formatRatio(ratio(pooledCpu, rawCpu))
+          ),
+          check(
+            "raw + pool's SDK options: p50",
+            formatMs(rawLatency.p50Ms),
+            formatMs(optionsLatency.p50Ms),
+            formatRatio(ratio(optionsLatency.p50Ms, rawLatency.p50Ms))
+          ),
+          check(
+            "raw + pool's SDK options: tput",
+            formatRate(rawRate),
+            formatRate(optionsRate),
+            formatRatio(ratio(optionsRate, rawRate))
+          )
+        ],
+        notes: [
+          `latency: ${rawLatency.samples} samples per side in ${LATENCY_ROUNDS} alternating rounds; throughput: median of ${THROUGHPUT_ROUNDS} alternating rounds of ${CALLS_PER_THROUGHPUT_ROUND} calls`,
+          ...(failed > 0 ? [`${failed} calls failed during the throughput rounds`] : [])
+        ]
+      }
+    } finally {
+      await Promise.allSettled([manager?.close(), client?.close()])
+    }
+  }
+}
