@@ -11,6 +11,7 @@ import type { RowDefinition, RowResult } from "./src/row.ts"
 import { row as concurrency } from "./src/rows/concurrency.ts"
 import { row as direct } from "./src/rows/direct.ts"
 import { row as hitRate } from "./src/rows/hitRate.ts"
+import { row as instrumentation } from "./src/rows/instrumentation.ts"
 import { row as lifecycle } from "./src/rows/lifecycle.ts"
 import { row as memory } from "./src/rows/memory.ts"
 import { row as overhead } from "./src/rows/overhead.ts"
@@ -19,7 +20,17 @@ import { row as scaling } from "./src/rows/scaling.ts"
 import { renderTable, renderVerdicts } from "./src/table.ts"
 
 /** In table order: the peer (row 9) next to the overhead row it compares with. */
-const allRows: ReadonlyArray<RowDefinition> = [direct, overhead, peer, concurrency, scaling, hitRate, memory, lifecycle]
+const allRows: ReadonlyArray<RowDefinition> = [
+  direct,
+  overhead,
+  peer,
+  concurrency,
+  scaling,
+  hitRate,
+  memory,
+  lifecycle,
+  instrumentation
+]
 
 /** `BENCH_ROWS=2,9` runs only those rows. */
 const only = process.env["BENCH_ROWS"]?.split(",").map((id) => Number(id.trim()))
