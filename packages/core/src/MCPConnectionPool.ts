@@ -626,18 +626,25 @@ export const make = (options: {
         return traced ? Telemetry.withSpan(call, telemetry, untraced) : untraced
       })
 
-    const requestWith = <A>(info: RequestInfo, run: Run<A>, call: Telemetry.Call): Effect.Effect<A, MCPCallError> => {
-      const isRetryable = (error: MCPCallError): boolean => {
+    // The retry options of a request that may run twice and of one that may not, made once
+    // per pool rather than on every call.
+    const retryOptions = (idempotent: boolean) => ({
+      schedule: retrySchedule,
+      times: config.retryAttempts,
+      while: (error: MCPCallError): boolean => {
         if (error._tag !== "MCPConnectionError") return false
-        const retry = !error.requestSent || info.idempotent
+        const retry = !error.requestSent || idempotent
         if (retry) counters.retries++
         return retry
       }
+    })
+    const retryIdempotent = retryOptions(true)
+    const retryOnce = retryOptions(false)
+
+    const requestWith = <A>(info: RequestInfo, run: Run<A>, call: Telemetry.Call): Effect.Effect<A, MCPCallError> => {
       const attempt = guarded(borrow((connection) => runOn(connection, info, run, invalidate, call), call))
       const retried =
-        config.retryAttempts > 0
-          ? attempt.pipe(Effect.retry({ schedule: retrySchedule, times: config.retryAttempts, while: isRetryable }))
-          : attempt
+        config.retryAttempts > 0 ? Effect.retry(attempt, info.idempotent ? retryIdempotent : retryOnce) : attempt
       const withFallback =
         config.fallback === "direct"
           ? Effect.catchIf(

@@ -2,7 +2,7 @@ import type { AddressInfo } from "node:net"
 import { createMcpConnectionManager } from "@mcp-pool/core"
 import { descendantsOf, fixtureStdioConfig } from "@mcp-pool/test-servers"
 import express from "express"
-import { describe, expect, it } from "vitest"
+import { afterEach, describe, expect, it } from "vitest"
 import { mcpPoolLifecycle } from "../src/index.js"
 
 const servers = { fx: fixtureStdioConfig() }
@@ -20,13 +20,21 @@ const closed = (server: import("node:http").Server) =>
     server.closeIdleConnections()
   })
 
+/** Run after each test, so that a failed assertion leaves no server or manager open. */
+const cleanups: Array<() => Promise<void>> = []
+afterEach(async () => {
+  for (const cleanup of cleanups.splice(0).toReversed()) await cleanup().catch(() => undefined)
+})
+
 describe("@mcp-pool/express lifecycle", () => {
   it("starts the manager it builds with monitoring, and closes it when the server closes", async () => {
     const pool = await mcpPoolLifecycle({ servers, defaults, monitoring: false })
+    cleanups.push(pool.close)
     expect(pool.manager.isMonitoring()).toBe(true)
     const app = express()
     app.use(pool.router())
     const { server, url } = await listen(app)
+    cleanups.push(() => closed(server))
     pool.attach(server, { signals: [] })
     const details: unknown = await (await fetch(`${url}/api/v1/mcp/pools/fx`)).json()
     expect(details).toMatchObject({ server_name: "fx" })
@@ -43,6 +51,7 @@ describe("@mcp-pool/express lifecycle", () => {
       const pool = await mcpPoolLifecycle(manager)
       expect(pool.manager).toBe(manager)
       const { server } = await listen(express().use(pool.router()))
+      cleanups.push(() => closed(server))
       pool.attach(server, { signals: [] })
       await closed(server)
       await pool.close()

@@ -1,15 +1,22 @@
 import { createMcpConnectionManager } from "@mcp-pool/core"
 import { descendantsOf, fixtureStdioConfig } from "@mcp-pool/test-servers"
 import Fastify from "fastify"
-import { describe, expect, it } from "vitest"
+import { afterEach, describe, expect, it } from "vitest"
 import { mcpPool } from "../src/index.js"
 
 const servers = { fx: fixtureStdioConfig() }
 const defaults = { minConnections: 1, maxConnections: 1, shutdownGracePeriod: 0.5 }
 
+/** Run after each test, so that a failed assertion leaves no app or manager open. */
+const cleanups: Array<() => Promise<void>> = []
+afterEach(async () => {
+  for (const cleanup of cleanups.splice(0).toReversed()) await cleanup().catch(() => undefined)
+})
+
 describe("@mcp-pool/fastify", () => {
   it("decorates the instance, answers through inject, and closes what it built", async () => {
     const app = Fastify()
+    cleanups.push(() => app.close())
     await app.register(mcpPool, { servers, defaults })
     const status = await app.inject({ method: "GET", url: "/api/v1/mcp/status" })
     expect(status.statusCode).toBe(200)
