@@ -104,6 +104,8 @@ export interface CircuitBreaker {
   readonly recordUnsafe: (permit: Permit, outcome: Outcome, now: number) => void
   /** Transitions made by the unsafe methods that `onTransition` has not seen yet. */
   readonly drainTransitions: () => ReadonlyArray<Transition>
+  /** Whether transitions wait for `flush` (lets a hot path skip it when there are none). */
+  readonly hasPendingTransitions: () => boolean
   /** Runs `onTransition` for the pending transitions. */
   readonly flush: Effect.Effect<void>
 }
@@ -201,6 +203,7 @@ export const make = (options: Options): CircuitBreaker => {
     admitUnsafe,
     recordUnsafe,
     drainTransitions,
+    hasPendingTransitions: () => pending.length > 0 && onTransition !== undefined,
     flush
   }
 }

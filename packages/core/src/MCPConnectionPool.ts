@@ -238,6 +238,12 @@ const transitionWords: Record<CircuitBreaker.State, string> = {
 
 const seconds = (value: number): number => Math.round(value * 1000)
 
+const ignoreProgress = () => {}
+
+/** Whether a failed attempt may be repeated: only a connection failure, and only when the request cannot have run or may run twice. */
+const retryable = (error: MCPCallError, idempotent: boolean): boolean =>
+  error._tag === "MCPConnectionError" && (!error.requestSent || idempotent)
+
 /**
  * Creates a pool for one server. It opens `minConnections` in parallel in the background
  * (use `warmUp` to wait for them) and closes every connection when the scope closes.
@@ -419,8 +425,15 @@ export const make = (options: {
         Effect.catch(() => Effect.succeed(false))
       )
 
-    /** Bookkeeping of one lease, and the check that the connection is fit to lend. */
-    const onLease = (connection: Connection.Connection, call?: Telemetry.Call): Effect.Effect<void, Stale> => {
+    /**
+     * Bookkeeping of one lease, and the check that the connection is fit to lend: `undefined`
+     * when it can be used at once (the common case, kept free of effects), else the effect that
+     * pings it or gives it up.
+     */
+    const onLease = (
+      connection: Connection.Connection,
+      call: Telemetry.Call | undefined
+    ): Effect.Effect<void, Stale> | undefined => {
       connection.leases++
       const miss = connection.leases === 1 && connection.openedOnDemand
       if (miss) counters.misses++
@@ -440,7 +453,22 @@ export const make = (options: {
           return Effect.andThen(invalidate(connection), Effect.fail(new Stale()))
         })
       }
-      return Effect.void
+      return undefined
+    }
+
+    /** Runs `f` on a connection just lent, after its lease check. */
+    const lent = <A, E, R>(
+      connection: Connection.Connection,
+      call: Telemetry.Call | undefined,
+      f: (connection: Connection.Connection) => Effect.Effect<A, E, R>
+    ): Effect.Effect<A, E | Stale, R> => {
+      const checked = onLease(connection, call)
+      return checked === undefined
+        ? f(connection)
+        : Effect.andThen(
+            checked,
+            Effect.suspend(() => f(connection))
+          )
     }
 
     const utilization = (): number => {
@@ -492,15 +520,14 @@ export const make = (options: {
       call: Telemetry.Call | undefined
     ): Effect.Effect<A, E | Stale | MCPConnectionError | MCPPoolExhausted, R> =>
       Effect.suspend(() => {
-        if (call !== undefined) call.waitStartedAt = performance.now()
         const state = thePool.state
         if (state.waiters.size === 0 && state.availableHead?.exit._tag === "Success") {
-          return Pool.use(thePool, (connection) => Effect.andThen(onLease(connection, call), f(connection)))
+          return Pool.use(thePool, (connection) => lent(connection, call, f))
         }
         const get = Effect.scoped(
           Pool.get(thePool).pipe(
             Effect.timeoutOrElse({ duration: acquireTimeoutMs, orElse: () => Effect.fail(exhausted()) }),
-            Effect.flatMap((connection) => Effect.andThen(onLease(connection, call), f(connection)))
+            Effect.flatMap((connection) => lent(connection, call, f))
           )
         )
         const borrowed = alerts === undefined ? get : Effect.andThen(observeUtilization, get)
@@ -531,37 +558,32 @@ export const make = (options: {
       return loop(0)
     }
 
+    /** The SDK options of a request: the pool's timeout, reset by progress for tool calls. */
+    const sdkOptions = (info: RequestInfo, signal: AbortSignal): SdkRequestOptions =>
+      info.method === "tools/call"
+        ? // The SDK resets the timeout on progress only for requests that asked for progress.
+          { signal, timeout: requestTimeoutMs, resetTimeoutOnProgress: true, onprogress: ignoreProgress }
+        : { signal, timeout: requestTimeoutMs, resetTimeoutOnProgress: true }
+
+    /**
+     * Sends one request on a lent connection. Must be called when the request runs (it counts
+     * the request in flight at once); the failure is classified as the SDK rejects, and a
+     * connection the failure proved dead is invalidated when `invalidateDead` is set.
+     */
     const runOn = <A>(
       connection: Connection.Connection,
       info: RequestInfo,
       run: Run<A>,
-      onDead: (connection: Connection.Connection) => Effect.Effect<void>,
+      invalidateDead: boolean,
       call: Telemetry.Call
-    ): Effect.Effect<A, MCPCallError> =>
-      Effect.suspend(() => {
-        connection.inFlight++
-        Telemetry.leased(call, telemetry, connection.id)
-        return Effect.tryPromise({
-          try: (signal) =>
-            run(
-              connection.client,
-              {
-                signal,
-                timeout: requestTimeoutMs,
-                resetTimeoutOnProgress: true
-              },
-              call.meta
-            ),
-          catch: (cause) => cause
-        }).pipe(
-          Effect.onExit(() =>
-            Effect.sync(() => {
-              connection.inFlight--
-              connection.lastUsedAt = Date.now()
-              Telemetry.released(call, telemetry)
-            })
-          ),
-          Effect.catch((cause): Effect.Effect<never, MCPCallError> => {
+    ): Effect.Effect<A, MCPCallError> => {
+      connection.inFlight++
+      Telemetry.leased(call, telemetry, connection.id)
+      let died = false
+      return Effect.onExit(
+        Effect.tryPromise({
+          try: (signal) => run(connection.client, sdkOptions(info, signal), call.meta),
+          catch: (cause): MCPCallError => {
             const classified = classify(cause, {
               serverName,
               method: info.method,
@@ -571,30 +593,39 @@ export const make = (options: {
             })
             switch (classified._tag) {
               case "Request":
-                return Effect.fail(classified.error)
+                return classified.error
               case "Timeout":
                 counters.timeouts++
-                return Effect.fail(classified.error)
+                return classified.error
               case "Connection":
                 counters.connectionErrors++
-                if (!classified.dead) return Effect.fail(classified.error)
-                Connection.markDead(connection, classified.error.reason)
-                return Effect.andThen(onDead(connection), Effect.fail(classified.error))
+                if (classified.dead) {
+                  Connection.markDead(connection, classified.error.reason)
+                  died = true
+                }
+                return classified.error
             }
-          })
-        )
-      })
+          }
+        }),
+        () => {
+          connection.inFlight--
+          connection.lastUsedAt = Date.now()
+          Telemetry.released(call, telemetry)
+          return died && invalidateDead ? invalidate(connection) : Effect.void
+        }
+      )
+    }
 
     const retrySchedule = Schedule.exponential(seconds(config.retryDelay)).pipe(Schedule.jittered)
 
     const direct = <A>(info: RequestInfo, run: Run<A>, call: Telemetry.Call) =>
       Effect.scoped(
         Effect.suspend(() => {
-          call.waitStartedAt = performance.now()
+          Telemetry.attemptAgain(call)
           call.reused = false
           return Effect.flatMap(Connection.make(connectionOptions), (connection) => {
             counters.fallbacks++
-            return runOn(connection, info, run, () => Effect.void, call)
+            return runOn(connection, info, run, false, call)
           })
         })
       ).pipe(
@@ -614,7 +645,7 @@ export const make = (options: {
         const { permit } = admitted
         return Effect.onExit(attempt, (exit) => {
           breaker.recordUnsafe(permit, breakerOutcome(exit), clock.currentTimeMillisUnsafe())
-          return breaker.flush
+          return breaker.hasPendingTransitions() ? breaker.flush : Effect.void
         })
       })
 
@@ -632,8 +663,7 @@ export const make = (options: {
       schedule: retrySchedule,
       times: config.retryAttempts,
       while: (error: MCPCallError): boolean => {
-        if (error._tag !== "MCPConnectionError") return false
-        const retry = !error.requestSent || idempotent
+        const retry = retryable(error, idempotent)
         if (retry) counters.retries++
         return retry
       }
@@ -641,10 +671,37 @@ export const make = (options: {
     const retryIdempotent = retryOptions(true)
     const retryOnce = retryOptions(false)
 
+    /**
+     * Retries `attempt` after its first failure `first`, on the pool's schedule. The retry
+     * machinery is built only once an attempt has failed: a call that succeeds at once pays
+     * for one `catch`, not for a schedule.
+     */
+    const retryAfter = <A>(
+      first: MCPCallError,
+      attempt: Effect.Effect<A, MCPCallError>,
+      idempotent: boolean,
+      call: Telemetry.Call
+    ): Effect.Effect<A, MCPCallError> => {
+      let replayed = false
+      const again = Effect.suspend(() => {
+        if (replayed) {
+          Telemetry.attemptAgain(call)
+          return attempt
+        }
+        replayed = true
+        return Effect.fail(first)
+      })
+      return Effect.retry(again, idempotent ? retryIdempotent : retryOnce)
+    }
+
     const requestWith = <A>(info: RequestInfo, run: Run<A>, call: Telemetry.Call): Effect.Effect<A, MCPCallError> => {
-      const attempt = guarded(borrow((connection) => runOn(connection, info, run, invalidate, call), call))
+      const attempt = guarded(borrow((connection) => runOn(connection, info, run, true, call), call))
       const retried =
-        config.retryAttempts > 0 ? Effect.retry(attempt, info.idempotent ? retryIdempotent : retryOnce) : attempt
+        config.retryAttempts > 0
+          ? Effect.catch(attempt, (error) =>
+              retryable(error, info.idempotent) ? retryAfter(error, attempt, info.idempotent, call) : Effect.fail(error)
+            )
+          : attempt
       const withFallback =
         config.fallback === "direct"
           ? Effect.catchIf(
@@ -654,35 +711,31 @@ export const make = (options: {
               () => direct(info, run, call)
             )
           : retried
-      return Effect.suspend(() => {
-        counters.requests++
-        return withFallback
-      }).pipe(
-        Effect.onExit((exit) => {
-          Telemetry.end(call, telemetry, exit)
-          const failed = exit._tag === "Failure" && Exit.hasFails(exit)
-          const now = clock.currentTimeMillisUnsafe()
-          if (failed) {
-            counters.errors++
-            lastFailureAt = now
-          }
-          window.record(now, failed)
-          if (alerts === undefined) return Effect.void
-          // The rate can cross the threshold on a success too (more calls reach the minimum),
-          // so judge it while the window holds a failure.
-          if (errorRateActive || now - lastFailureAt < errorWindowMs) {
-            return exhaustionActive ? Effect.andThen(observeErrorRate, observeUtilization) : observeErrorRate
-          }
-          return exhaustionActive ? observeUtilization : Effect.void
-        })
-      )
+      counters.requests++
+      return Effect.onExit(withFallback, (exit) => {
+        Telemetry.end(call, telemetry, exit)
+        const failed = exit._tag === "Failure" && Exit.hasFails(exit)
+        const now = clock.currentTimeMillisUnsafe()
+        if (failed) {
+          counters.errors++
+          lastFailureAt = now
+        }
+        window.record(now, failed)
+        if (alerts === undefined) return Effect.void
+        // The rate can cross the threshold on a success too (more calls reach the minimum),
+        // so judge it while the window holds a failure.
+        if (errorRateActive || now - lastFailureAt < errorWindowMs) {
+          return exhaustionActive ? Effect.andThen(observeErrorRate, observeUtilization) : observeErrorRate
+        }
+        return exhaustionActive ? observeUtilization : Effect.void
+      })
     }
 
     const lease: MCPConnectionPool["lease"] = Effect.gen(function* () {
       const acquired = yield* Pool.get(thePool).pipe(
         Effect.timeoutOrElse({ duration: acquireTimeoutMs, orElse: () => Effect.fail(exhausted()) })
       )
-      const checked = yield* Effect.exit(onLease(acquired))
+      const checked = yield* Effect.exit(onLease(acquired, undefined) ?? Effect.void)
       if (Exit.isSuccess(checked)) return acquired
       return yield* Effect.fail(
         new MCPConnectionError({ serverName, reason: "the connection lent was dead", requestSent: false })

@@ -135,13 +135,14 @@ export interface PooledMCPToolsPromise {
 
 const noProgress = () => {}
 
-const mergeOptions = (pool: SdkRequestOptions, user: CallOptions | undefined, progress: boolean): RequestOptions => {
-  if (user === undefined) return progress ? { ...pool, onprogress: noProgress } : pool
+/** The pool's SDK options with the caller's: the caller's win, except that both signals abort the request. */
+const mergeOptions = (pool: SdkRequestOptions, user: CallOptions | undefined): RequestOptions => {
+  if (user === undefined) return pool
   const { idempotent: _, signal, ...rest } = user
   const merged: RequestOptions = { ...pool, ...rest }
   if (signal !== undefined && pool.signal !== undefined) merged.signal = AbortSignal.any([pool.signal, signal])
-  // The SDK resets the timeout on progress only for requests that asked for progress.
-  if (progress && merged.onprogress === undefined) merged.onprogress = noProgress
+  // The pool asks tool calls for progress so that their timeout is reset by it; keep that.
+  if (pool.onprogress !== undefined && merged.onprogress === undefined) merged.onprogress = noProgress
   return merged
 }
 
@@ -175,7 +176,7 @@ export const make = (
   ): Effect.Effect<A, PooledCallError> =>
     Effect.flatMap(getPool, (pool) =>
       pool.request({ method, idempotent, target }, (client, options, meta) =>
-        run(client, mergeOptions(options, user, method === "tools/call"), meta)
+        run(client, mergeOptions(options, user), meta)
       )
     )
   const serverInfo = Effect.flatMap(getPool, (pool) => {

@@ -276,8 +276,11 @@ export class Call {
   readonly method: string
   readonly target: string | undefined
   readonly startedAt = performance.now()
-  waitStartedAt = 0
+  /** When the current attempt began to wait for a connection: the start, until a retry. */
+  waitStartedAt = this.startedAt
   leasedAt = 0
+  /** When the last attempt gave its connection back; 0 while an attempt holds one or after a retry began. */
+  releasedAt = 0
   reused = false
   /** The trace context to send in `params._meta`, if any. */
   meta: Record<string, string> | undefined = undefined
@@ -360,6 +363,7 @@ const endSpan = (call: Call, span: Tracer.Span, exit: Exit.Exit<unknown, unknown
 /** Notes that a request got its connection and is about to send. */
 export const leased = (call: Call, telemetry: PoolTelemetry, connectionId: number): void => {
   const now = performance.now()
+  call.releasedAt = 0
   call.leasedAt = now
   telemetry.record(telemetry.waitTime, (now - call.waitStartedAt) / 1000)
   const span = call.span
@@ -376,12 +380,21 @@ export const leased = (call: Call, telemetry: PoolTelemetry, connectionId: numbe
 
 /** Notes that a request is done with its connection. */
 export const released = (call: Call, telemetry: PoolTelemetry): void => {
-  telemetry.record(telemetry.useTime, (performance.now() - call.leasedAt) / 1000)
+  const now = performance.now()
+  call.releasedAt = now
+  telemetry.record(telemetry.useTime, (now - call.leasedAt) / 1000)
+}
+
+/** Notes that a request starts another attempt (a retry or a direct connection): it waits anew. */
+export const attemptAgain = (call: Call): void => {
+  call.waitStartedAt = performance.now()
+  call.releasedAt = 0
 }
 
 /** Records the end of a request: its duration, and `error.type` on the span. */
 export const end = (call: Call, telemetry: PoolTelemetry, exit: Exit.Exit<unknown, unknown>): void => {
-  const seconds = (performance.now() - call.startedAt) / 1000
+  // The request ends right after its last attempt gave its connection back: reuse that time.
+  const seconds = ((call.releasedAt === 0 ? performance.now() : call.releasedAt) - call.startedAt) / 1000
   let error: string | undefined
   if (exit._tag === "Success") {
     if (call.method === "tools/call" && isToolError(exit.value)) error = TOOL_ERROR
