@@ -581,32 +581,35 @@ export const make = (options: {
       Telemetry.leased(call, telemetry, connection.id)
       let died = false
       return Effect.onExit(
-        Effect.tryPromise({
-          try: (signal) => run(connection.client, sdkOptions(info, signal), call.meta),
-          catch: (cause): MCPCallError => {
-            const classified = classify(cause, {
-              serverName,
-              method: info.method,
-              timeoutMs: requestTimeoutMs,
-              transport: server.transport,
-              scrub
-            })
-            switch (classified._tag) {
-              case "Request":
-                return classified.error
-              case "Timeout":
-                counters.timeouts++
-                return classified.error
-              case "Connection":
-                counters.connectionErrors++
-                if (classified.dead) {
-                  Connection.markDead(connection, classified.error.reason)
-                  died = true
-                }
-                return classified.error
+        Telemetry.withinSpan(
+          call,
+          Effect.tryPromise({
+            try: (signal) => run(connection.client, sdkOptions(info, signal), call.meta),
+            catch: (cause): MCPCallError => {
+              const classified = classify(cause, {
+                serverName,
+                method: info.method,
+                timeoutMs: requestTimeoutMs,
+                transport: server.transport,
+                scrub
+              })
+              switch (classified._tag) {
+                case "Request":
+                  return classified.error
+                case "Timeout":
+                  counters.timeouts++
+                  return classified.error
+                case "Connection":
+                  counters.connectionErrors++
+                  if (classified.dead) {
+                    Connection.markDead(connection, classified.error.reason)
+                    died = true
+                  }
+                  return classified.error
+              }
             }
-          }
-        }),
+          })
+        ),
         () => {
           connection.inFlight--
           connection.lastUsedAt = Date.now()

@@ -289,6 +289,8 @@ export class Call {
   acquireSpan: Tracer.Span | undefined = undefined
   propagator: Propagator | undefined = undefined
   clock: Clock.Clock | undefined = undefined
+  /** The caller's tracer, when it has a context hook and the caller a span (see `withSpan`). */
+  hookedTracer: Tracer.Tracer | undefined = undefined
 
   constructor(method: string, target: string | undefined) {
     this.method = method
@@ -319,7 +321,21 @@ export const begin = (fiber: Fiber.Fiber<unknown, unknown>, call: Call): boolean
   }
   call.propagator = fiber.getRef(CurrentPropagator)
   call.clock = fiber.getRef(Clock.Clock)
+  // The hook runs only while the fiber has a span: the caller's.
+  if (tracer.context !== undefined && cache.span !== undefined) call.hookedTracer = tracer
   return true
+}
+
+const hookless = new WeakMap<Tracer.Tracer, Tracer.Tracer>()
+
+/** The same tracer without its context hook: it makes the same spans. */
+const withoutContextHook = (tracer: Tracer.Tracer): Tracer.Tracer => {
+  let plain = hookless.get(tracer)
+  if (plain === undefined) {
+    plain = Tracer.make({ span: (options) => tracer.span(options) })
+    hookless.set(tracer, plain)
+  }
+  return plain
 }
 
 /** Runs a request under its CLIENT span, `{method} {target}`. */
@@ -333,11 +349,27 @@ export const withSpan = <A, E>(call: Call, telemetry: PoolTelemetry, effect: Eff
   const key = targetAttribute(call.method)
   if (key !== undefined && call.target !== undefined) attributes[key] = call.target
   const name = call.target === undefined ? call.method : `${call.method} ${call.target}`
+  // A tracer with a context hook (@effect/opentelemetry's makes the span the active
+  // OpenTelemetry context) runs it on every step of a fiber that has a span, at a cost of
+  // several allocations per step. The pool's own steps need no active context: they run
+  // with the same tracer minus the hook and without the request's span as parent (the
+  // acquire span names its parent). Only the SDK call runs under both (`withinSpan`).
+  const hooked = call.hookedTracer
   return Effect.useSpan(name, { kind: "client", attributes }, (span) => {
     call.span = span
     if (call.propagator !== undefined) call.meta = injectInto(call.propagator, span)
-    return Effect.withParentSpan(effect, span, NO_STACK)
+    return hooked === undefined ? effect : Effect.withTracer(effect, withoutContextHook(hooked))
   })
+}
+
+/**
+ * Runs the SDK call of a request under the request's span, so that instrumentation of the
+ * transport (an OpenTelemetry fetch instrumentation, say) sees it as the active span.
+ */
+export const withinSpan = <A, E, R>(call: Call, effect: Effect.Effect<A, E, R>): Effect.Effect<A, E, R> => {
+  if (call.span === undefined) return effect
+  const underSpan = Effect.withParentSpan(effect, call.span, NO_STACK)
+  return call.hookedTracer === undefined ? underSpan : Effect.withTracer(underSpan, call.hookedTracer)
 }
 
 /** Opens the `mcp_pool.acquire` span around one attempt to borrow a connection. */
