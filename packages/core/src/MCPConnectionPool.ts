@@ -734,7 +734,10 @@ export const make = (options: {
       })
     }
 
-    const lease: MCPConnectionPool["lease"] = Effect.gen(function* () {
+    const withConnection: MCPConnectionPool["withConnection"] = (f) =>
+      Telemetry.timedLease(telemetry, (lent) => borrow((connection) => lent(connection.id, f(connection))))
+
+    const leaseUntimed: MCPConnectionPool["lease"] = Effect.gen(function* () {
       const acquired = yield* Pool.get(thePool).pipe(
         Effect.timeoutOrElse({ duration: acquireTimeoutMs, orElse: () => Effect.fail(exhausted()) })
       )
@@ -744,6 +747,7 @@ export const make = (options: {
         new MCPConnectionError({ serverName, reason: "the connection lent was dead", requestSent: false })
       )
     })
+    const lease = Telemetry.timedScopedLease(telemetry, leaseUntimed, (connection) => connection.id)
 
     // Each warm-up borrower holds its connection until all have one, so that `min` distinct
     // connections are open (or failed) when it returns.
@@ -868,7 +872,7 @@ export const make = (options: {
       server,
       config,
       request,
-      withConnection: borrow,
+      withConnection,
       lease,
       invalidate,
       warmUp,

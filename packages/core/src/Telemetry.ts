@@ -97,6 +97,15 @@ export const Attribute = {
 export const ACQUIRE_SPAN_NAME = "mcp_pool.acquire"
 
 /**
+ * The name of the span that covers a connection lent with `withConnection` or `lease`, from
+ * the wait for it to its return.
+ *
+ * @since 0.1.0
+ * @category constants
+ */
+export const LEASE_SPAN_NAME = "mcp_pool.lease"
+
+/**
  * The `error.type` of a `tools/call` whose result has `isError: true`: the call succeeded,
  * the tool did not.
  *

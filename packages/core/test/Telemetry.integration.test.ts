@@ -173,6 +173,65 @@ describe("Telemetry over a real fixture server", () => {
     ).pipe(Effect.withTracer(tracer))
   })
 
+  it.live("the SDK call runs under the request's span in the tracer's context hook", () => {
+    const { spans, tracer } = recordingTracer()
+    const underSpan: Array<string> = []
+    const hooked = Tracer.make({
+      span: (options) => tracer.span(options),
+      context: (primitive, fiber) => {
+        const current = fiber.cache.span
+        if (current?._tag === "Span") underSpan.push(current.name)
+        return primitive["~effect/Effect/evaluate"](fiber)
+      }
+    })
+    return withManager((manager) =>
+      Effect.gen(function* () {
+        const tools = yield* manager.getMcpTools("fx")
+        yield* tools.callTool({ name: "echo", arguments: { text: "x" } }).pipe(Effect.withSpan("caller"))
+        const client = spans.find((s) => s.name === "tools/call echo")
+        const caller = spans.find((s) => s.name === "caller")
+        expect(client?.parent._tag === "Some" && client.parent.value.spanId).toBe(caller?.spanId)
+        expect(underSpan).toContain("tools/call echo")
+        // Outside the request, the caller's own steps still see the caller's span.
+        expect(underSpan).toContain("caller")
+      })
+    ).pipe(Effect.withTracer(hooked))
+  })
+
+  it.live("withConnection and lease: wait and use timed, one mcp_pool.lease span each", () => {
+    const { spans, tracer } = recordingTracer()
+    const registry: Metric.MetricRegistry = new Map()
+    return withManager((manager) =>
+      Effect.gen(function* () {
+        const answer = yield* manager
+          .withConnection("fx", (client) =>
+            Effect.promise(() => client.callTool({ name: "echo", arguments: { text: "a" } }))
+          )
+          .pipe(Effect.withSpan("caller"))
+        expect(answer.content).toEqual([{ type: "text", text: "a" }])
+        const leased = yield* Effect.scoped(
+          Effect.map(manager.lease("fx"), (connection) => {
+            // The lease is open while the scope is: its use is not recorded yet.
+            expect(series(registry, Telemetry.MetricName.useTime)[0]?.state).toMatchObject({ count: 1 })
+            return connection.id
+          })
+        )
+        const leases = spans.filter((s) => s.name === Telemetry.LEASE_SPAN_NAME)
+        expect(leases).toHaveLength(2)
+        const caller = spans.find((s) => s.name === "caller")
+        expect(leases[0]?.parent._tag === "Some" && leases[0].parent.value.spanId).toBe(caller?.spanId)
+        for (const lease of leases) {
+          expect(lease.status._tag).toBe("Ended")
+          expect(lease.attributes.get("db.client.connection.pool.name")).toBe("fx")
+          expect(lease.attributes.get("mcp_pool.connection.id")).toBeTypeOf("number")
+        }
+        expect(leases[1]?.attributes.get("mcp_pool.connection.id")).toBe(leased)
+        expect(series(registry, Telemetry.MetricName.waitTime)[0]?.state).toMatchObject({ count: 2 })
+        expect(series(registry, Telemetry.MetricName.useTime)[0]?.state).toMatchObject({ count: 2 })
+      })
+    ).pipe(Effect.withTracer(tracer), Effect.provideService(Metric.MetricRegistry, registry))
+  })
+
   it.live("a JSON-RPC error and an isError result end the span as failed, with error.type", () => {
     const { spans, tracer } = recordingTracer()
     return withManager((manager) =>

@@ -7,10 +7,12 @@ import type * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import type * as Fiber from "effect/Fiber"
+import type * as Scope from "effect/Scope"
 import * as Metric from "effect/Metric"
 import * as Tracer from "effect/Tracer"
 import {
   ACQUIRE_SPAN_NAME,
+  LEASE_SPAN_NAME,
   Attribute,
   CurrentPropagator,
   errorType,
@@ -371,6 +373,74 @@ export const withinSpan = <A, E, R>(call: Call, effect: Effect.Effect<A, E, R>):
   const underSpan = Effect.withParentSpan(effect, call.span, NO_STACK)
   return call.hookedTracer === undefined ? underSpan : Effect.withTracer(underSpan, call.hookedTracer)
 }
+
+/** Whether a span made in this fiber would reach anybody: tracing on and a tracer other than effect's native one. */
+const tracing = (fiber: Fiber.Fiber<unknown, unknown>): boolean => {
+  const cache = fiber.cache
+  return cache.tracerEnabled && cache.tracer !== undefined && cache.tracer !== Tracer.nativeTracer
+}
+
+/** Attaches to a borrowed connection the bookkeeping of its lease (see {@link timedLease}). */
+export type Lent = <A, E, R>(connectionId: number, use: Effect.Effect<A, E, R>) => Effect.Effect<A, E, R>
+
+/**
+ * Times a connection lent to `withConnection`: the wait for it and its use go to the
+ * `wait_time` and `use_time` histograms, and the whole lease is traced as `mcp_pool.lease`
+ * when a tracer is installed. `borrow` calls `lent` on the connection it got.
+ */
+export const timedLease = <A, E, R>(
+  telemetry: PoolTelemetry,
+  borrow: (lent: Lent) => Effect.Effect<A, E, R>
+): Effect.Effect<A, E, R> =>
+  Effect.withFiber((fiber) => {
+    const started = performance.now()
+    const traced = tracing(fiber)
+    const body = borrow((connectionId, use) =>
+      Effect.suspend(() => {
+        const leasedAt = performance.now()
+        telemetry.record(telemetry.waitTime, (leasedAt - started) / 1000)
+        const timed = Effect.onExit(use, () =>
+          Effect.sync(() => telemetry.record(telemetry.useTime, (performance.now() - leasedAt) / 1000))
+        )
+        return traced ? Effect.andThen(Effect.annotateCurrentSpan(Attribute.connectionId, connectionId), timed) : timed
+      })
+    )
+    return traced ? Effect.withSpan(body, LEASE_SPAN_NAME, leaseSpanOptions(telemetry)) : body
+  })
+
+/**
+ * The scoped form of {@link timedLease}, for `lease`: the use ends when the scope closes.
+ * `acquire` answers the connection and its id.
+ */
+export const timedScopedLease = <A, E, R>(
+  telemetry: PoolTelemetry,
+  acquire: Effect.Effect<A, E, R>,
+  connectionId: (value: A) => number
+): Effect.Effect<A, E, R | Scope.Scope> =>
+  Effect.withFiber((fiber) => {
+    const started = performance.now()
+    const traced = tracing(fiber)
+    const timed = Effect.tap(acquire, (value) => {
+      const leasedAt = performance.now()
+      telemetry.record(telemetry.waitTime, (leasedAt - started) / 1000)
+      const release = Effect.addFinalizer(() =>
+        Effect.sync(() => telemetry.record(telemetry.useTime, (performance.now() - leasedAt) / 1000))
+      )
+      return traced
+        ? Effect.andThen(Effect.annotateCurrentSpan(Attribute.connectionId, connectionId(value)), release)
+        : release
+    })
+    if (!traced) return timed
+    return Effect.flatMap(Effect.makeSpanScoped(LEASE_SPAN_NAME, leaseSpanOptions(telemetry)), (span) =>
+      Effect.withParentSpan(timed, span)
+    )
+  })
+
+const leaseSpanOptions = (telemetry: PoolTelemetry) =>
+  ({
+    kind: "internal",
+    attributes: { [Attribute.poolName]: telemetry.serverName, [Attribute.serverName]: telemetry.serverName }
+  }) as const
 
 /** Opens the `mcp_pool.acquire` span around one attempt to borrow a connection. */
 export const withAcquireSpan = <A, E, R>(call: Call, effect: Effect.Effect<A, E, R>): Effect.Effect<A, E, R> => {
