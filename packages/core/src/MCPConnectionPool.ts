@@ -7,6 +7,7 @@
 import type { Client } from "@modelcontextprotocol/sdk/client/index.js"
 import type { RequestOptions } from "@modelcontextprotocol/sdk/shared/protocol.js"
 import * as Clock from "effect/Clock"
+import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Pool from "effect/Pool"
@@ -30,6 +31,22 @@ import * as ServerConfig from "./ServerConfig.js"
  * @category constants
  */
 export const MAX_IN_FLIGHT_PER_CONNECTION = 256
+
+/**
+ * Declares that no interruption can reach the fibers of a context: a request they make goes to
+ * the SDK without an `AbortSignal`, which saves the SDK a listener per call. The Promise API
+ * sets it, since nothing can interrupt the fiber behind a Promise it returned.
+ *
+ * **Gotchas**: set it only where that holds. An interrupted fiber that set it stops waiting
+ * for its answer, but the request runs on in the server until it answers or times out.
+ *
+ * @since 0.1.0
+ * @category references
+ */
+export const Uninterruptible: Context.Reference<boolean> = Context.Reference<boolean>(
+  "@mcp-pool/core/MCPConnectionPool/Uninterruptible",
+  { defaultValue: () => false }
+)
 
 /**
  * Describes one request for counting, timeouts and the retry decision.
@@ -559,16 +576,41 @@ export const make = (options: {
     }
 
     /** The SDK options of a request: the pool's timeout, reset by progress for tool calls. */
-    const sdkOptions = (info: RequestInfo, signal: AbortSignal): SdkRequestOptions =>
-      info.method === "tools/call"
-        ? // The SDK resets the timeout on progress only for requests that asked for progress.
-          { signal, timeout: requestTimeoutMs, resetTimeoutOnProgress: true, onprogress: ignoreProgress }
-        : { signal, timeout: requestTimeoutMs, resetTimeoutOnProgress: true }
+    const sdkOptions = (info: RequestInfo, signal: AbortSignal | undefined): SdkRequestOptions => {
+      const sdk: SdkRequestOptions = { timeout: requestTimeoutMs, resetTimeoutOnProgress: true }
+      if (signal !== undefined) sdk.signal = signal
+      // The SDK resets the timeout on progress only for requests that asked for progress.
+      if (info.method === "tools/call") sdk.onprogress = ignoreProgress
+      return sdk
+    }
+
+    /** The typed error of a request the SDK rejected, counted; a connection it proves dead is marked so. */
+    const failure = (connection: Connection.Connection, info: RequestInfo, cause: unknown): MCPCallError => {
+      const classified = classify(cause, {
+        serverName,
+        method: info.method,
+        timeoutMs: requestTimeoutMs,
+        transport: server.transport,
+        scrub
+      })
+      switch (classified._tag) {
+        case "Request":
+          return classified.error
+        case "Timeout":
+          counters.timeouts++
+          return classified.error
+        case "Connection":
+          counters.connectionErrors++
+          if (classified.dead) Connection.markDead(connection, classified.error.reason)
+          return classified.error
+      }
+    }
 
     /**
      * Sends one request on a lent connection. Must be called when the request runs (it counts
-     * the request in flight at once); the failure is classified as the SDK rejects, and a
-     * connection the failure proved dead is invalidated when `invalidateDead` is set.
+     * the request in flight at once). A request from a fiber nobody can interrupt (see
+     * {@link Uninterruptible}) goes without an AbortSignal. A connection the failure proved
+     * dead is invalidated when `invalidateDead` is set.
      */
     const runOn = <A>(
       connection: Connection.Connection,
@@ -579,44 +621,32 @@ export const make = (options: {
     ): Effect.Effect<A, MCPCallError> => {
       connection.inFlight++
       Telemetry.leased(call, telemetry, connection.id)
-      let died = false
-      return Effect.onExit(
-        Telemetry.withinSpan(
-          call,
-          Effect.tryPromise({
-            try: (signal) => run(connection.client, sdkOptions(info, signal), call.meta),
-            catch: (cause): MCPCallError => {
-              const classified = classify(cause, {
-                serverName,
-                method: info.method,
-                timeoutMs: requestTimeoutMs,
-                transport: server.transport,
-                scrub
-              })
-              switch (classified._tag) {
-                case "Request":
-                  return classified.error
-                case "Timeout":
-                  counters.timeouts++
-                  return classified.error
-                case "Connection":
-                  counters.connectionErrors++
-                  if (classified.dead) {
-                    Connection.markDead(connection, classified.error.reason)
-                    died = true
-                  }
-                  return classified.error
-              }
+      const send: Effect.Effect<A, MCPCallError> = call.uninterruptible
+        ? Effect.callback((resume) => {
+            let sent: Promise<A>
+            try {
+              sent = run(connection.client, sdkOptions(info, undefined), call.meta)
+            } catch (cause) {
+              resume(Effect.fail(failure(connection, info, cause)))
+              return
             }
+            sent.then(
+              (value) => resume(Effect.succeed(value)),
+              (cause: unknown) => resume(Effect.fail(failure(connection, info, cause)))
+            )
           })
-        ),
-        () => {
-          connection.inFlight--
-          connection.lastUsedAt = Date.now()
-          Telemetry.released(call, telemetry)
-          return died && invalidateDead ? invalidate(connection) : Effect.void
-        }
-      )
+        : Effect.tryPromise({
+            try: (signal) => run(connection.client, sdkOptions(info, signal), call.meta),
+            catch: (cause) => failure(connection, info, cause)
+          })
+      return Effect.onExit(Telemetry.withinSpan(call, send), (exit) => {
+        connection.inFlight--
+        connection.lastUsedAt = Date.now()
+        Telemetry.released(call, telemetry)
+        return invalidateDead && exit._tag === "Failure" && !Connection.isAlive(connection)
+          ? invalidate(connection)
+          : Effect.void
+      })
     }
 
     const retrySchedule = Schedule.exponential(seconds(config.retryDelay)).pipe(Schedule.jittered)
@@ -655,6 +685,7 @@ export const make = (options: {
     const request = <A>(info: RequestInfo, run: Run<A>): Effect.Effect<A, MCPCallError> =>
       Effect.withFiber((fiber) => {
         const call = new Telemetry.Call(info.method, info.target)
+        call.uninterruptible = fiber.getRef(Uninterruptible)
         const traced = Telemetry.begin(fiber, call)
         const untraced = requestWith(info, run, call)
         return traced ? Telemetry.withSpan(call, telemetry, untraced) : untraced
@@ -735,7 +766,7 @@ export const make = (options: {
     }
 
     const withConnection: MCPConnectionPool["withConnection"] = (f) =>
-      Telemetry.timedLease(telemetry, (lent) => borrow((connection) => lent(connection.id, f(connection))))
+      Telemetry.timedLease(telemetry, (timed) => borrow((connection) => timed(connection.id, f(connection))))
 
     const leaseUntimed: MCPConnectionPool["lease"] = Effect.gen(function* () {
       const acquired = yield* Pool.get(thePool).pipe(

@@ -140,7 +140,7 @@ const mergeOptions = (pool: SdkRequestOptions, user: CallOptions | undefined): R
   if (user === undefined) return pool
   const { idempotent: _, signal, ...rest } = user
   const merged: RequestOptions = { ...pool, ...rest }
-  if (signal !== undefined && pool.signal !== undefined) merged.signal = AbortSignal.any([pool.signal, signal])
+  if (signal !== undefined) merged.signal = pool.signal === undefined ? signal : AbortSignal.any([pool.signal, signal])
   // The pool asks tool calls for progress so that their timeout is reset by it; keep that.
   if (pool.onprogress !== undefined && merged.onprogress === undefined) merged.onprogress = noProgress
   return merged

@@ -20,6 +20,7 @@ import {
   type RedactedConfig,
   type ServerInfo
 } from "./MCPConnectionManager.js"
+import * as MCPConnectionPool from "./MCPConnectionPool.js"
 import type { HealthCheckResult } from "./MCPHealthMonitor.js"
 import * as Metrics from "./Metrics.js"
 import type { PoolConfigInput } from "./PoolConfig.js"
@@ -89,7 +90,8 @@ export const createMcpConnectionManager = async (options: ManagerOptions = {}): 
     await runtime.dispose()
     throw squash(built)
   }
-  const context = built.value
+  // Nothing can interrupt the fiber behind a returned Promise: requests need no AbortSignal.
+  const context = Context.add(built.value, MCPConnectionPool.Uninterruptible, true)
   const service = Context.get(context, MCPConnectionManager)
   const runExit = <A, E>(effect: Effect.Effect<A, E>) => Effect.runPromiseExitWith(context)(effect)
   const run = <A, E>(effect: Effect.Effect<A, E>) => PooledMCPTools.runPromise(runExit, effect)

@@ -203,6 +203,25 @@ describe("MCPConnectionPool over real servers", () => {
     )
   )
 
+  it.live("an interrupted call is cancelled at once; its connection is given back and keeps serving", () =>
+    withManager({ fx: fixture }, { ...fast, maxConnections: 1 }, (manager) =>
+      Effect.gen(function* () {
+        const tools = yield* manager.getMcpTools("fx")
+        const pool = yield* manager.pool("fx")
+        const fiber = yield* Effect.forkChild(tools.callTool({ name: "sleep", arguments: { ms: 30_000 } }))
+        while (pool.snapshot().connections.every((c) => c.inFlight === 0)) yield* Effect.sleep("5 millis")
+        const started = Date.now()
+        yield* Fiber.interrupt(fiber)
+        expect(Date.now() - started).toBeLessThan(5_000)
+        expect(pool.snapshot().connections.map((c) => c.inFlight)).toEqual([0])
+        expect(pool.snapshot().inUseConnections).toBe(0)
+        const after = yield* tools.callTool({ name: "echo", arguments: { text: "after" } })
+        expect(text(after)).toBe("after")
+        expect(pool.snapshot().counters.connectionErrors).toBe(0)
+      })
+    )
+  )
+
   it.live("a command that does not exist and a URL nothing listens on: MCPConnectionError naming the server", () =>
     withManager(
       {

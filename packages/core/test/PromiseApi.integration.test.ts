@@ -32,6 +32,31 @@ const text = (result: object): string => {
 }
 
 describe("the Promise front door", () => {
+  it("a caller's AbortSignal cancels a running call; the pool gives the connection back and keeps serving", async () => {
+    const manager = await createMcpConnectionManager({
+      servers: { fx: fixture },
+      defaults: { ...defaults, maxConnections: 1 }
+    })
+    open.push(manager)
+    const tools = manager.tools("fx")
+    const controller = new AbortController()
+    const started = Date.now()
+    const cancelled = tools.callTool({ name: "sleep", arguments: { ms: 30_000 } }, undefined, {
+      signal: controller.signal
+    })
+    setTimeout(() => controller.abort(new Error("the user gave up")), 100)
+    const failure: unknown = await cancelled.then(
+      () => undefined,
+      (error: unknown) => error
+    )
+    expect(Date.now() - started).toBeLessThan(5_000)
+    expect(failure).toMatchObject({ _tag: "MCPRequestError", serverName: "fx" })
+    expect(String((failure as Error).message)).toContain("the user gave up")
+    const details = await manager.pool("fx")
+    expect(details.connections.map((c) => c.in_flight)).toEqual([0])
+    expect(text(await tools.callTool({ name: "echo", arguments: { text: "after" } }))).toBe("after")
+  })
+
   it("calls tools, reports pools, redacts secrets, and leaves no process after close()", async () => {
     const manager = await createMcpConnectionManager({
       servers: { fx: { ...fixture, env: { API_KEY: "s3cret-value" } } },

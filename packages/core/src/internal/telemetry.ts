@@ -291,6 +291,8 @@ export class Call {
   acquireSpan: Tracer.Span | undefined = undefined
   propagator: Propagator | undefined = undefined
   clock: Clock.Clock | undefined = undefined
+  /** Whether nothing can interrupt the caller's fiber (its request needs no AbortSignal). */
+  uninterruptible = false
   /** The caller's tracer, when it has a context hook and the caller a span (see `withSpan`). */
   hookedTracer: Tracer.Tracer | undefined = undefined
 
