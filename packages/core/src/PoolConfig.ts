@@ -283,10 +283,11 @@ export const fromEnv: Effect.Effect<PoolConfigInput, MCPConfigError> = Effect.ge
 const snake = (key: string) => key.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`)
 
 /**
- * The settings with snake_case names, as the monitoring API shows them.
+ * The settings (all of them, or a server's own `"pool"` block) with snake_case names, as the
+ * monitoring API shows them.
  *
  * @since 0.1.0
  * @category getters
  */
-export const toSnakeCase = (config: PoolConfig): Record<string, number | string> =>
+export const toSnakeCase = (config: PoolConfig | PoolConfigInput): Record<string, number | string> =>
   Object.fromEntries(Object.entries(config).map(([key, value]) => [snake(key), value as number | string]))

@@ -337,7 +337,8 @@ const redactValues = (record: Readonly<Record<string, string>>): Record<string, 
 
 /**
  * A server's configuration with no secret in it: env and header values, URL credentials and
- * query values, and the value after a secret-looking flag in `args` are `[REDACTED]`.
+ * query values, and the value after a secret-looking flag in `args` are `[REDACTED]`. Its
+ * `"pool"` block has snake_case names, like every field of the monitoring API.
  *
  * @since 0.1.0
  * @category getters
@@ -351,14 +352,14 @@ export const redact = (server: ServerConfig): Record<string, unknown> =>
         args: redactArgs(server.args),
         env: redactValues(server.env),
         ...(server.cwd === undefined ? {} : { cwd: server.cwd }),
-        pool: server.pool
+        pool: PoolConfig.toSnakeCase(server.pool)
       }
     : {
         name: server.name,
         transport: server.transport,
         url: redactUrl(server.url),
         headers: redactValues(server.headers),
-        pool: server.pool
+        pool: PoolConfig.toSnakeCase(server.pool)
       }
 
 /**

@@ -121,7 +121,8 @@ describe("ServerConfig", () => {
         remote: {
           type: "http",
           url: "https://user:pw@host.example/x?token=abc&region=eu",
-          headers: { Authorization: "Bearer s3cret-value" }
+          headers: { Authorization: "Bearer s3cret-value" },
+          pool: { maxConnections: 3, requestTimeout: 5 }
         }
       }
     })
@@ -135,6 +136,8 @@ describe("ServerConfig", () => {
       env: { API_KEY: "[REDACTED]" },
       pool: {}
     })
+    // The pool block has the API's snake_case names.
+    expect(redacted[1]?.["pool"]).toEqual({ max_connections: 3, request_timeout: 5 })
     const text = JSON.stringify(redacted)
     for (const secret of ["s3cret-value", "pw@", "user:", "token=abc", "xyz"]) expect(text).not.toContain(secret)
     expect(text).toContain("Authorization")
