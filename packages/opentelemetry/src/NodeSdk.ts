@@ -10,6 +10,7 @@ import type * as Otel from "@opentelemetry/api"
 import type { MetricReader } from "@opentelemetry/sdk-metrics"
 import type { SpanProcessor } from "@opentelemetry/sdk-trace-base"
 import { NodeTracerProvider } from "@opentelemetry/sdk-trace-node"
+import * as ConfigProvider from "effect/ConfigProvider"
 import type * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
@@ -48,6 +49,12 @@ export interface Options {
   readonly resourceAttributes?: Otel.Attributes | undefined
   /** Build exporters from `OTEL_TRACES_EXPORTER` and `OTEL_METRICS_EXPORTER` (default `true`). */
   readonly exportersFromEnv?: boolean | undefined
+  /**
+   * The `OTEL_*` variables to use instead of the current `ConfigProvider` (which reads
+   * `process.env` unless you provide another), e.g. `{ OTEL_EXPORTER_OTLP_ENDPOINT: "http://collector:4318" }`.
+   * Empty values count as unset.
+   */
+  readonly env?: Readonly<Record<string, string | undefined>> | undefined
   /** More span processors, e.g. `new SimpleSpanProcessor(new InMemorySpanExporter())`. */
   readonly spanProcessors?: ReadonlyArray<SpanProcessor> | undefined
   /** More metric readers, e.g. a `PrometheusExporter` configured in code. */
@@ -76,20 +83,42 @@ const tracerProvider = (processors: ReadonlyArray<SpanProcessor>, shutdownTimeou
 
 /**
  * Sets up OpenTelemetry here: a tracer provider and metric readers made from the standard
- * environment variables (`OTEL_TRACES_EXPORTER` otlp|console|none, `OTEL_METRICS_EXPORTER`
- * otlp|prometheus|console|none, default otlp for both; `OTEL_EXPORTER_OTLP_*`,
- * `OTEL_EXPORTER_PROMETHEUS_HOST`/`_PORT`, `OTEL_METRIC_EXPORT_INTERVAL`,
- * `OTEL_SERVICE_NAME`, `OTEL_RESOURCE_ATTRIBUTES`, `OTEL_SDK_DISABLED`) plus those given,
- * and W3C trace context and baggage injected into pooled requests. Closing the layer flushes
- * and shuts everything down. Nothing global is registered.
+ * environment variables (`OTEL_TRACES_EXPORTER` otlp|zipkin|console|none,
+ * `OTEL_METRICS_EXPORTER` otlp|prometheus|console|none, default otlp for both;
+ * `OTEL_EXPORTER_OTLP_PROTOCOL` http/protobuf (default)|http/json|grpc and the other
+ * `OTEL_EXPORTER_OTLP_*` settings, `OTEL_BSP_*`, `OTEL_EXPORTER_PROMETHEUS_HOST`/`_PORT`,
+ * `OTEL_METRIC_EXPORT_INTERVAL`, `OTEL_SERVICE_NAME`, `OTEL_RESOURCE_ATTRIBUTES`,
+ * `OTEL_SDK_DISABLED`) plus those given, and W3C trace context and baggage injected into
+ * pooled requests. Closing the layer flushes and shuts everything down. Nothing global is
+ * registered.
  *
- * **Gotchas**: OTLP goes over HTTP with JSON bodies (`@opentelemetry/exporter-*-otlp-http`,
- * optional peers); `OTEL_EXPORTER_OTLP_PROTOCOL` is not read.
+ * **Gotchas**: each exporter package is an optional peer, loaded only when the variables ask
+ * for it: OTLP over the default http/protobuf needs `@opentelemetry/exporter-trace-otlp-proto`
+ * and `@opentelemetry/exporter-metrics-otlp-proto`. An unknown exporter, protocol or bad
+ * value, or a missing package, fails the layer with `OtelSetupError` before anything starts.
+ *
+ * @example
+ * ```ts
+ * import { NodeSdk } from "@mcp-pool/opentelemetry"
+ *
+ * const Telemetry = NodeSdk.layer({
+ *   serviceName: "my-agent",
+ *   env: { OTEL_EXPORTER_OTLP_ENDPOINT: "http://127.0.0.1:4318", OTEL_EXPORTER_OTLP_PROTOCOL: "http/json" }
+ * })
+ * ```
  *
  * @since 0.1.0
  * @category layers
  */
-export const layer = (options: Options = {}): Layer.Layer<never, OtelSetupError> =>
+export const layer = (options: Options = {}): Layer.Layer<never, OtelSetupError> => {
+  const built = layerFromConfig(options)
+  if (options.env === undefined) return built
+  const env: Record<string, string> = {}
+  for (const [key, value] of Object.entries(options.env)) if (value !== undefined) env[key] = value
+  return built.pipe(Layer.provide(ConfigProvider.layer(ConfigProvider.fromEnv({ env }))))
+}
+
+const layerFromConfig = (options: Options): Layer.Layer<never, OtelSetupError> =>
   Layer.unwrap(
     Effect.gen(function* () {
       const env = options.exportersFromEnv === false ? { spanProcessors: [], metricReaders: [] } : yield* Env.fromEnv

@@ -6,6 +6,7 @@
  */
 import { createMcpConnectionManager, type McpConnectionManager } from "@mcp-pool/core"
 import { MCPConnectionManager, type ManagerOptions } from "@mcp-pool/core/MCPConnectionManager"
+import * as MCPConnectionPool from "@mcp-pool/core/MCPConnectionPool"
 import * as PooledMCPTools from "@mcp-pool/core/PooledMCPTools"
 import * as Cause from "effect/Cause"
 import * as Context from "effect/Context"
@@ -47,7 +48,8 @@ export const instrument = async (
   }
   const managerContext = await manager.runtime.context()
   const service = Context.get(managerContext, MCPConnectionManager)
-  const context = Context.merge(managerContext, built.value)
+  // As in the manager's own Promise API: nothing can interrupt these fibers (no AbortSignal needed).
+  const context = Context.add(Context.merge(managerContext, built.value), MCPConnectionPool.Uninterruptible, true)
   const run = <A, E>(effect: Effect.Effect<A, E>) => Effect.runPromiseExitWith(context)(effect)
   let closing: Promise<void> | undefined
   return {

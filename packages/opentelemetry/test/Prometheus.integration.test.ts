@@ -94,7 +94,7 @@ describe("a real Prometheus scrape (OTEL_METRICS_EXPORTER=prometheus)", () => {
 
   it.live("an unknown exporter name fails the layer with OtelSetupError naming the variable", () =>
     Effect.gen(function* () {
-      const env = { OTEL_TRACES_EXPORTER: "zipkin", OTEL_METRICS_EXPORTER: "none" }
+      const env = { OTEL_TRACES_EXPORTER: "jaeger", OTEL_METRICS_EXPORTER: "none" }
       const error = yield* Effect.flip(
         Layer.build(NodeSdk.layer().pipe(Layer.provide(ConfigProvider.layer(ConfigProvider.fromEnv({ env }))))).pipe(
           Effect.scoped
@@ -102,7 +102,7 @@ describe("a real Prometheus scrape (OTEL_METRICS_EXPORTER=prometheus)", () => {
       )
       expect(error._tag).toBe("OtelSetupError")
       expect(error.message).toContain("OTEL_TRACES_EXPORTER")
-      expect(error.message).toContain("zipkin")
+      expect(error.message).toContain("jaeger")
     })
   )
 })
