@@ -575,6 +575,8 @@ export const make = (options: {
       return loop(0)
     }
 
+    const activeSpanForSdk = server.transport !== "stdio"
+
     /** The SDK options of a request: the pool's timeout, reset by progress for tool calls. */
     const sdkOptions = (info: RequestInfo, signal: AbortSignal | undefined): SdkRequestOptions => {
       const sdk: SdkRequestOptions = { timeout: requestTimeoutMs, resetTimeoutOnProgress: true }
@@ -639,7 +641,8 @@ export const make = (options: {
             try: (signal) => run(connection.client, sdkOptions(info, signal), call.meta),
             catch: (cause) => failure(connection, info, cause)
           })
-      return Effect.onExit(Telemetry.withinSpan(call, send), (exit) => {
+      // Only HTTP has transport instrumentation that could use the span as its parent.
+      return Effect.onExit(activeSpanForSdk ? Telemetry.withinSpan(call, send) : send, (exit) => {
         connection.inFlight--
         connection.lastUsedAt = Date.now()
         Telemetry.released(call, telemetry)

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "@effect/vitest"
-import { fixtureStdioConfig } from "@mcp-pool/test-servers"
+import { fixtureStdioConfig, startHttpFixtureServer } from "@mcp-pool/test-servers"
 import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
@@ -173,7 +173,7 @@ describe("Telemetry over a real fixture server", () => {
     ).pipe(Effect.withTracer(tracer))
   })
 
-  it.live("the SDK call runs under the request's span in the tracer's context hook", () => {
+  it.live("over HTTP, the SDK call runs under the request's span in the tracer's context hook; not over stdio", () => {
     const { spans, tracer } = recordingTracer()
     const underSpan: Array<string> = []
     const hooked = Tracer.make({
@@ -184,18 +184,30 @@ describe("Telemetry over a real fixture server", () => {
         return primitive["~effect/Effect/evaluate"](fiber)
       }
     })
-    return withManager((manager) =>
-      Effect.gen(function* () {
-        const tools = yield* manager.getMcpTools("fx")
-        yield* tools.callTool({ name: "echo", arguments: { text: "x" } }).pipe(Effect.withSpan("caller"))
-        const client = spans.find((s) => s.name === "tools/call echo")
-        const caller = spans.find((s) => s.name === "caller")
-        expect(client?.parent._tag === "Some" && client.parent.value.spanId).toBe(caller?.spanId)
-        expect(underSpan).toContain("tools/call echo")
-        // Outside the request, the caller's own steps still see the caller's span.
-        expect(underSpan).toContain("caller")
-      })
-    ).pipe(Effect.withTracer(hooked))
+    return Effect.gen(function* () {
+      const http = yield* Effect.acquireRelease(
+        Effect.promise(() => startHttpFixtureServer()),
+        (server) => Effect.promise(() => server.close())
+      )
+      const scope = yield* Scope.make()
+      const manager = yield* Manager.make({
+        servers: { fx: fixtureStdioConfig(), web: { type: "http", url: http.url } },
+        defaults: fast
+      }).pipe(Scope.provide(scope))
+      yield* Effect.gen(function* () {
+        for (const name of ["fx", "web"]) {
+          underSpan.length = 0
+          const tools = yield* manager.getMcpTools(name)
+          yield* tools.callTool({ name: "echo", arguments: { text: name } }).pipe(Effect.withSpan(`caller ${name}`))
+          const client = spans.findLast((s) => s.name === "tools/call echo")
+          const caller = spans.find((s) => s.name === `caller ${name}`)
+          expect(client?.parent._tag === "Some" && client.parent.value.spanId).toBe(caller?.spanId)
+          // The caller's own steps see the caller's span; the SDK call sees the request's over HTTP only.
+          expect(underSpan).toContain(`caller ${name}`)
+          expect(underSpan.includes("tools/call echo")).toBe(name === "web")
+        }
+      }).pipe(Effect.ensuring(Scope.close(scope, Exit.void)))
+    }).pipe(Effect.withTracer(hooked))
   })
 
   it.live("withConnection and lease: wait and use timed, one mcp_pool.lease span each", () => {

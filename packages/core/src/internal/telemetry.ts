@@ -367,7 +367,7 @@ export const withSpan = <A, E>(call: Call, telemetry: PoolTelemetry, effect: Eff
 }
 
 /**
- * Runs the SDK call of a request under the request's span, so that instrumentation of the
+ * Runs the SDK call of a request under the request's span, so that instrumentation of an HTTP
  * transport (an OpenTelemetry fetch instrumentation, say) sees it as the active span.
  */
 export const withinSpan = <A, E, R>(call: Call, effect: Effect.Effect<A, E, R>): Effect.Effect<A, E, R> => {
