@@ -99,7 +99,8 @@ export const make = (options: MakeOptions): Effect.Effect<Connection, MCPConnect
     return Effect.acquireRelease(
       Effect.sync(() => {
         const transport = makeTransport(server, logStderr, options.shutdownGracePeriodMs)
-        tagSendFailures(transport)
+        // The process-group transport tags its own send failures.
+        if (!(transport instanceof ProcessGroupStdioTransport)) tagSendFailures(transport)
         const client = new Client(clientInfo, { capabilities: {} })
         const resource: Resource = { transport, client, closed: false }
         return resource

@@ -2,7 +2,7 @@
  * Integration tests of the process-group stdio transport under the real SDK `Client`, with real
  * server processes: direct, behind `sh` and node wrappers, deaf to SIGTERM, killed, missing.
  */
-import { execFile } from "node:child_process"
+import { ChildProcess, execFile } from "node:child_process"
 import { mkdtemp, rm, writeFile } from "node:fs/promises"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
@@ -10,7 +10,12 @@ import { fileURLToPath, pathToFileURL } from "node:url"
 import { Client } from "@modelcontextprotocol/sdk/client/index.js"
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from "vitest"
 import { descendantsOf, processGroupAlive, waitFor } from "@mcp-pool/test-servers"
-import { ProcessGroupStdioTransport, type ProcessGroupStdioTransportOptions } from "../src/internal/stdioTransport.js"
+import { classify } from "../src/internal/classify.js"
+import {
+  ProcessGroupStdioTransport,
+  type ProcessGroupStdioTransportOptions,
+  SendFailed
+} from "../src/internal/stdioTransport.js"
 
 const sdkDir = fileURLToPath(new URL("../node_modules/@modelcontextprotocol/sdk/dist/esm/", import.meta.url))
 const everythingServer = fileURLToPath(
@@ -166,6 +171,31 @@ const expectAllGone = async (pgid: number): Promise<void> => {
 }
 
 describe("ProcessGroupStdioTransport", () => {
+  it("a message it could not send rejects with SendFailed, which the pool reads as never sent", async () => {
+    const transport = makeTransport({ command: process.execPath, args: [everythingServer, "stdio"] })
+    const client = await connect(transport)
+    const pgid = pidOf(transport)
+    // The server's stdin pipe breaks while the transport still thinks it is open.
+    const child: unknown = Reflect.get(transport, "child")
+    if (!(child instanceof ChildProcess)) throw new Error("the transport has no child process")
+    child.stdin?.destroy()
+    const failure: unknown = await client.ping().then(
+      () => undefined,
+      (error: unknown) => error
+    )
+    expect(failure).toBeInstanceOf(SendFailed)
+    const classified = classify(failure, {
+      serverName: "fx",
+      method: "ping",
+      timeoutMs: 1_000,
+      transport: "stdio",
+      scrub: (text) => text
+    })
+    expect(classified._tag === "Connection" && classified.error.requestSent).toBe(false)
+    await client.close()
+    await expectAllGone(pgid)
+  })
+
   it("carries a session with the everything server and closes its group promptly", async () => {
     const transport = makeTransport({ command: process.execPath, args: [everythingServer, "stdio"] })
     const client = await connect(transport)

@@ -7,13 +7,9 @@ import type { Transport } from "@modelcontextprotocol/sdk/shared/transport.js"
 import { ErrorCode, McpError } from "@modelcontextprotocol/sdk/types.js"
 import * as Predicate from "effect/Predicate"
 import { MCPConnectionError, MCPRequestError, MCPTimeout } from "../Errors.js"
+import { SendFailed } from "./stdioTransport.js"
 
-/** A transport's `send` rejected: the message was not handed to the server as far as we know. */
-export class SendFailed extends Error {
-  constructor(override readonly cause: unknown) {
-    super(`send failed: ${describeCause(cause)}`)
-  }
-}
+export { SendFailed }
 
 /** Wraps a transport's `send` so that its failures can be told from failures of a sent request. */
 export const tagSendFailures = (transport: Transport): void => {

@@ -34,6 +34,19 @@ export interface ProcessExit {
   readonly signal: NodeJS.Signals | null
 }
 
+/**
+ * A transport's `send` rejected: the message was not handed to the server as far as we know.
+ * (Defined here, not in classify, so that this module imports nothing of the library.)
+ */
+export class SendFailed extends Error {
+  override readonly cause: unknown
+  constructor(cause: unknown) {
+    const code = cause instanceof Error && "code" in cause && typeof cause.code === "string" ? ` (${cause.code})` : ""
+    super(`send failed: ${cause instanceof Error ? cause.message : String(cause)}${code}`)
+    this.cause = cause
+  }
+}
+
 const DEFAULT_KILL_GRACE_PERIOD_MS = 2_000
 /** How long to wait for a group to vanish after SIGKILL before giving up. */
 const AFTER_SIGKILL_WAIT_MS = 1_000
@@ -295,8 +308,10 @@ export class ProcessGroupStdioTransport implements Transport {
   /** Writes one message to the server's stdin; resolves once written (and drained, under backpressure). */
   send(message: JSONRPCMessage): Promise<void> {
     const stdin = this.child?.stdin
+    // Failures reject with SendFailed themselves (no wrapper promise per message): the
+    // request never reached the server.
     if (this.state !== "open" || stdin === undefined || !stdin.writable) {
-      return Promise.reject(new Error("Not connected"))
+      return Promise.reject(new SendFailed(new Error("Not connected")))
     }
     const json = serializeMessage(message)
     // The write callback fires once the chunk is flushed (later, under backpressure) or with
@@ -305,7 +320,7 @@ export class ProcessGroupStdioTransport implements Transport {
     return new Promise<void>((resolve, reject) => {
       stdin.write(json, (error) => {
         if (error === null || error === undefined) resolve()
-        else reject(error)
+        else reject(new SendFailed(error))
       })
     })
   }
