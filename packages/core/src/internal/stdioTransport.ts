@@ -162,9 +162,27 @@ const groupAlive = async (pgid: number): Promise<boolean> => {
   return true
 }
 
-/** Polls until the group is gone; true if it went within `timeoutMs`. */
-const waitGroupGone = async (pgid: number, timeoutMs: number): Promise<boolean> => {
+/** Whether `promise` settles within `ms`; the timer is cleared either way. */
+const settlesWithin = (promise: Promise<unknown>, ms: number): Promise<boolean> =>
+  new Promise((resolve) => {
+    const timer = setTimeout(() => resolve(false), ms)
+    void promise.then(() => {
+      clearTimeout(timer)
+      resolve(true)
+    })
+  })
+
+/**
+ * Waits until the group is gone; true if it went within `timeoutMs`. While the leader runs,
+ * the group is alive: its exit (`leaderExited`, announced at once by Node) is awaited rather
+ * than polled. After it, most groups are empty at once (one `kill(-pgid, 0)`); a group whose
+ * other members linger is polled.
+ */
+const waitGroupGone = async (pgid: number, timeoutMs: number, leaderExited?: Promise<unknown>): Promise<boolean> => {
   const deadline = Date.now() + timeoutMs
+  if (leaderExited !== undefined && !(await settlesWithin(leaderExited, timeoutMs))) {
+    return !(await groupAlive(pgid))
+  }
   for (;;) {
     if (!(await groupAlive(pgid))) return true
     if (Date.now() >= deadline) return false
@@ -176,9 +194,13 @@ const waitGroupGone = async (pgid: number, timeoutMs: number): Promise<boolean> 
  * Ends a process group: SIGTERM to all of it, up to `graceMs` for it to go, then SIGKILL and a
  * short wait. Resolves once no process of the group runs; rejects if it survives SIGKILL.
  */
-export const killProcessGroup = async (pgid: number, graceMs: number): Promise<void> => {
-  if (signalGroup(pgid, "SIGTERM") && !(await waitGroupGone(pgid, graceMs))) {
-    if (signalGroup(pgid, "SIGKILL") && !(await waitGroupGone(pgid, AFTER_SIGKILL_WAIT_MS))) {
+export const killProcessGroup = async (
+  pgid: number,
+  graceMs: number,
+  leaderExited?: Promise<unknown>
+): Promise<void> => {
+  if (signalGroup(pgid, "SIGTERM") && !(await waitGroupGone(pgid, graceMs, leaderExited))) {
+    if (signalGroup(pgid, "SIGKILL") && !(await waitGroupGone(pgid, AFTER_SIGKILL_WAIT_MS, leaderExited))) {
       throw new Error(`process group ${pgid} still runs ${AFTER_SIGKILL_WAIT_MS} ms after SIGKILL`)
     }
   }
@@ -359,7 +381,7 @@ export class ProcessGroupStdioTransport implements Transport {
     const grace = this.options.killGracePeriodMs ?? DEFAULT_KILL_GRACE_PERIOD_MS
     let failure: Error | undefined
     try {
-      await killProcessGroup(pgid, grace)
+      await killProcessGroup(pgid, grace, this.exited)
     } catch (error) {
       failure = asError(error)
     }
