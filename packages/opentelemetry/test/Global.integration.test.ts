@@ -1,15 +1,11 @@
 import { afterAll, beforeAll, describe, expect, it } from "@effect/vitest"
-import * as Manager from "@mcp-pool/core/MCPConnectionManager"
-import { fixtureStdioConfig } from "@mcp-pool/test-servers"
 import * as Otel from "@opentelemetry/api"
 import { MeterProvider } from "@opentelemetry/sdk-metrics"
 import { NodeTracerProvider } from "@opentelemetry/sdk-trace-node"
 import * as Effect from "effect/Effect"
-import * as Exit from "effect/Exit"
-import * as Scope from "effect/Scope"
 import * as Metrics from "../src/Metrics.js"
 import * as NodeSdk from "../src/NodeSdk.js"
-import { countOf, inMemoryMetrics, inMemorySpans, metaOf, valueOf } from "./support.js"
+import { countOf, inMemoryMetrics, inMemorySpans, metaOf, valueOf, withFixtureManager } from "./support.js"
 
 // What `new NodeSDK({ spanProcessors, metricReader }).start()` does: register the global
 // tracer provider (with the W3C propagators and an AsyncLocalStorage context manager) and
@@ -36,20 +32,15 @@ afterAll(async () => {
 describe("NodeSdk.layerGlobal: an application that already runs the OpenTelemetry SDK", () => {
   it.live("spans go to the global provider, metrics to the application's reader, baggage to the server", () => {
     const server = "otel-global"
-    const program = Effect.gen(function* () {
-      const scope = yield* Scope.make()
-      const manager = yield* Manager.make({
-        servers: { [server]: fixtureStdioConfig() },
-        defaults: { minConnections: 1, maxConnections: 2, retryAttempts: 0, shutdownGracePeriod: 0.5 }
-      }).pipe(Scope.provide(scope))
-      return yield* Effect.gen(function* () {
+    const program = withFixtureManager(server, (manager) =>
+      Effect.gen(function* () {
         const tools = yield* manager.getMcpTools(server)
         for (let i = 0; i < 5; i++) yield* tools.callTool({ name: "echo", arguments: { text: "x" } })
         const result = yield* tools.callTool({ name: "echo_meta" }).pipe(Effect.withSpan("caller"))
         const exported = yield* Effect.promise(metrics.collect)
         return { result, exported }
-      }).pipe(Effect.ensuring(Scope.close(scope, Exit.void)))
-    }).pipe(Effect.provide(NodeSdk.layerGlobal))
+      })
+    ).pipe(Effect.provide(NodeSdk.layerGlobal))
 
     // The application's own active context, with baggage, around the call.
     const baggage = Otel.propagation.createBaggage({ tenant: { value: "acme" } })

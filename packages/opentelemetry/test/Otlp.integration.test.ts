@@ -4,13 +4,10 @@
  * http/protobuf (the default) and gRPC (and Zipkin), what arrives is decoded and checked.
  */
 import { describe, expect, it } from "@effect/vitest"
-import * as Manager from "@mcp-pool/core/MCPConnectionManager"
 import { fixtureStdioConfig } from "@mcp-pool/test-servers"
 import * as ConfigProvider from "effect/ConfigProvider"
 import * as Effect from "effect/Effect"
-import * as Exit from "effect/Exit"
 import * as Layer from "effect/Layer"
-import * as Scope from "effect/Scope"
 import { createInstrumentedMcpConnectionManager } from "../src/index.js"
 import * as NodeSdk from "../src/NodeSdk.js"
 import {
@@ -23,6 +20,7 @@ import {
   type Span,
   spans
 } from "./collector.js"
+import { withFixtureManager } from "./support.js"
 
 const N = 7
 /** OTLP's `SPAN_KIND_CLIENT`. */
@@ -75,20 +73,15 @@ const completeMetrics = (collector: Collector, server: string) => () => {
 
 /** N echo calls through a pool of one fixture server, then waits for their spans and metrics. */
 const callAndCollect = (collector: Collector, server: string) =>
-  Effect.gen(function* () {
-    const scope = yield* Scope.make()
-    const manager = yield* Manager.make({
-      servers: { [server]: fixtureStdioConfig() },
-      defaults: { minConnections: 1, maxConnections: 2, retryAttempts: 0, shutdownGracePeriod: 0.5 }
-    }).pipe(Scope.provide(scope))
-    return yield* Effect.gen(function* () {
+  withFixtureManager(server, (manager) =>
+    Effect.gen(function* () {
       const tools = yield* manager.getMcpTools(server)
       for (let i = 0; i < N; i++) yield* tools.callTool({ name: "echo", arguments: { text: `n${i}` } })
       const sent = yield* eventually(`${N} spans`, echoSpans(collector, server))
       const { request, exported } = yield* eventually("metrics counting every call", completeMetrics(collector, server))
       return { spans: sent, metricsRequest: request, metrics: exported }
-    }).pipe(Effect.ensuring(Scope.close(scope, Exit.void)))
-  })
+    })
+  )
 
 /** What every export must show, whatever the protocol. */
 const expectPoolTelemetry = (
@@ -230,23 +223,21 @@ describe("OTLP (and Zipkin) export to a receiver on 127.0.0.1, configured by OTE
             const parsed: unknown = JSON.parse(r.body.toString("utf8"))
             return Array.isArray(parsed) ? parsed : []
           })
-      const echo = yield* Effect.gen(function* () {
-        const scope = yield* Scope.make()
-        const manager = yield* Manager.make({
-          servers: { [server]: fixtureStdioConfig() },
-          defaults: { minConnections: 1, retryAttempts: 0, shutdownGracePeriod: 0.5 }
-        }).pipe(Scope.provide(scope))
-        return yield* Effect.gen(function* () {
-          const tools = yield* manager.getMcpTools(server)
-          for (let i = 0; i < N; i++) yield* tools.callTool({ name: "echo", arguments: { text: `n${i}` } })
-          return yield* eventually(`${N} Zipkin spans`, () => {
-            const found = zipkinSpans().filter(
-              (s) => typeof s === "object" && s !== null && "name" in s && s.name === "tools/call echo"
-            )
-            return found.length >= N ? found : undefined
-          })
-        }).pipe(Effect.ensuring(Scope.close(scope, Exit.void)))
-      }).pipe(Effect.provide(telemetry))
+      const echo = yield* withFixtureManager(
+        server,
+        (manager) =>
+          Effect.gen(function* () {
+            const tools = yield* manager.getMcpTools(server)
+            for (let i = 0; i < N; i++) yield* tools.callTool({ name: "echo", arguments: { text: `n${i}` } })
+            return yield* eventually(`${N} Zipkin spans`, () => {
+              const found = zipkinSpans().filter(
+                (s) => typeof s === "object" && s !== null && "name" in s && s.name === "tools/call echo"
+              )
+              return found.length >= N ? found : undefined
+            })
+          }),
+        { minConnections: 1, retryAttempts: 0, shutdownGracePeriod: 0.5 }
+      ).pipe(Effect.provide(telemetry))
       expect(echo).toHaveLength(N)
       for (const span of echo) {
         expect(span).toMatchObject({

@@ -1,13 +1,10 @@
 import { describe, expect, it } from "@effect/vitest"
-import * as Manager from "@mcp-pool/core/MCPConnectionManager"
-import { fixtureStdioConfig } from "@mcp-pool/test-servers"
 import * as ConfigProvider from "effect/ConfigProvider"
 import * as Effect from "effect/Effect"
-import * as Exit from "effect/Exit"
 import * as Layer from "effect/Layer"
-import * as Scope from "effect/Scope"
 import { createServer } from "node:net"
 import * as NodeSdk from "../src/NodeSdk.js"
+import { withFixtureManager } from "./support.js"
 
 /** A port that was free a moment ago on 127.0.0.1. */
 const freePort = () =>
@@ -44,21 +41,19 @@ describe("a real Prometheus scrape (OTEL_METRICS_EXPORTER=prometheus)", () => {
       }
       const telemetry = NodeSdk.layer().pipe(Layer.provide(ConfigProvider.layer(ConfigProvider.fromEnv({ env }))))
       const server = "otel-prom"
-      const scrape = yield* Effect.gen(function* () {
-        const scope = yield* Scope.make()
-        const manager = yield* Manager.make({
-          servers: { [server]: fixtureStdioConfig() },
-          defaults: { minConnections: 2, maxConnections: 3, retryAttempts: 0, shutdownGracePeriod: 0.5 }
-        }).pipe(Scope.provide(scope))
-        return yield* Effect.gen(function* () {
-          const tools = yield* manager.getMcpTools(server)
-          for (let i = 0; i < 9; i++) yield* tools.callTool({ name: "add", arguments: { a: i, b: 1 } })
-          yield* Effect.flip(tools.callTool({ name: "fail" }))
-          const response = yield* Effect.promise(() => fetch(`http://127.0.0.1:${port}/metrics`))
-          expect(response.status).toBe(200)
-          return yield* Effect.promise(() => response.text())
-        }).pipe(Effect.ensuring(Scope.close(scope, Exit.void)))
-      }).pipe(Effect.provide(telemetry))
+      const scrape = yield* withFixtureManager(
+        server,
+        (manager) =>
+          Effect.gen(function* () {
+            const tools = yield* manager.getMcpTools(server)
+            for (let i = 0; i < 9; i++) yield* tools.callTool({ name: "add", arguments: { a: i, b: 1 } })
+            yield* Effect.flip(tools.callTool({ name: "fail" }))
+            const response = yield* Effect.promise(() => fetch(`http://127.0.0.1:${port}/metrics`))
+            expect(response.status).toBe(200)
+            return yield* Effect.promise(() => response.text())
+          }),
+        { minConnections: 2, maxConnections: 3, retryAttempts: 0, shutdownGracePeriod: 0.5 }
+      ).pipe(Effect.provide(telemetry))
 
       const pool = { db_client_connection_pool_name: server }
       expect(sample(scrape, "mcp_pool_requests_total", pool)).toBe(10)

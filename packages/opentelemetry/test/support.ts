@@ -13,6 +13,12 @@ import {
   type MetricProducer
 } from "@opentelemetry/sdk-metrics"
 import { InMemorySpanExporter, type ReadableSpan, SimpleSpanProcessor } from "@opentelemetry/sdk-trace-base"
+import * as Manager from "@mcp-pool/core/MCPConnectionManager"
+import type { PoolConfigInput } from "@mcp-pool/core/PoolConfig"
+import { fixtureStdioConfig } from "@mcp-pool/test-servers"
+import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
+import * as Scope from "effect/Scope"
 
 /** A metric reader that exports only when flushed, to memory. */
 export const inMemoryMetrics = (metricProducers?: Array<MetricProducer>) => {
@@ -78,3 +84,20 @@ export const metaOf = (result: object): Record<string, unknown> => {
   const meta: unknown = structured.meta
   return typeof meta === "object" && meta !== null ? { ...meta } : {}
 }
+
+/**
+ * Runs `f` on a manager with one pool, `server`, on the fixture server over stdio, built in its
+ * own scope inside the caller's context (registry, tracer); the scope is always closed.
+ */
+export const withFixtureManager = <A, E, R>(
+  server: string,
+  f: (manager: Manager.Service) => Effect.Effect<A, E, R>,
+  defaults: PoolConfigInput = { minConnections: 1, maxConnections: 2, retryAttempts: 0, shutdownGracePeriod: 0.5 }
+) =>
+  Effect.gen(function* () {
+    const scope = yield* Scope.make()
+    const manager = yield* Manager.make({ servers: { [server]: fixtureStdioConfig() }, defaults }).pipe(
+      Scope.provide(scope)
+    )
+    return yield* f(manager).pipe(Effect.ensuring(Scope.close(scope, Exit.void)))
+  })
