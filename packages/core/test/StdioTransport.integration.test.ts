@@ -235,6 +235,46 @@ describe("ProcessGroupStdioTransport", () => {
     await expectAllGone(pgid)
   })
 
+  it("ends several servers behind sh closed at once, none waiting for the grace period", async () => {
+    const started = Array.from({ length: 4 }, () =>
+      makeTransport({
+        command: "sh",
+        args: ["-c", '"$NODE" "$SERVER"; true'],
+        env: { NODE: process.execPath, SERVER: serverPath, KEEP_ALIVE: "1" }
+      })
+    )
+    const connected = await Promise.all(started.map(connect))
+    const groups = started.map(pidOf)
+
+    const elapsed = await Promise.all(connected.map(timedClose))
+    // Each group is gone well before its 2 s grace period, though its server is an orphan when
+    // it exits (a zombie, where the init does not reap).
+    for (const ms of elapsed) expect(ms).toBeLessThan(1_000)
+    for (const pgid of groups) await expectAllGone(pgid)
+  })
+
+  it("waits for a member of the group that holds none of its pipes and takes its time on SIGTERM", async () => {
+    // The helper closed its stdio, so the pipes close with the server: the group is not gone yet.
+    const helper = `process.on("SIGTERM", () => setTimeout(() => process.exit(0), 300)); setInterval(() => {}, 60_000)`
+    const transport = makeTransport({
+      command: "sh",
+      args: ["-c", `"$NODE" -e '${helper}' </dev/null >/dev/null 2>&1 & exec "$NODE" "$SERVER"`],
+      env: { NODE: process.execPath, SERVER: serverPath }
+    })
+    const client = await connect(transport)
+    const pgid = pidOf(transport)
+    expect(textOf(await client.callTool({ name: "echo", arguments: { text: "with helper" } }))).toBe("with helper")
+    const below = await descendantsOf(process.pid)
+    expect(below.filter((info) => info.pgid === pgid)).toHaveLength(2)
+
+    const elapsed = await timedClose(client)
+    // Not before the helper has gone, and by itself: well before the 2 s grace period ends.
+    expect(elapsed).toBeGreaterThanOrEqual(250)
+    expect(elapsed).toBeLessThan(1_500)
+    await expect(transport.exited).resolves.toMatchObject({ signal: "SIGTERM" })
+    await expectAllGone(pgid)
+  })
+
   it.each([
     { name: "a node server", command: process.execPath, args: () => [serverPath] },
     { name: "sh with trap '' TERM", command: "sh", args: () => ["-c", `trap '' TERM; "$NODE" "$SERVER"; true`] }

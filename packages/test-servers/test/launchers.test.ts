@@ -4,6 +4,9 @@
  */
 import { spawn } from "node:child_process"
 import { existsSync } from "node:fs"
+import { mkdtemp, readdir, rm } from "node:fs/promises"
+import { tmpdir } from "node:os"
+import { join } from "node:path"
 import { Client } from "@modelcontextprotocol/sdk/client/index.js"
 import { StdioClientTransport } from "@modelcontextprotocol/sdk/client/stdio.js"
 import { afterEach, describe, expect, it } from "vitest"
@@ -48,13 +51,20 @@ describe("launch configs", () => {
   })
 })
 
-/** Runs the fixture bin with `args`; `closeStdin` ends its stdin once it says it is ready. */
+/**
+ * Runs the fixture bin with `args`; once it says it is ready, `closeStdin` ends its stdin and
+ * `kill` sends it SIGKILL.
+ */
 const runBin = (
   args: ReadonlyArray<string>,
-  closeStdin: boolean
+  closeStdin: boolean,
+  options: { readonly env?: NodeJS.ProcessEnv; readonly kill?: boolean } = {}
 ): Promise<{ code: number | null; stdout: string; stderr: string }> =>
   new Promise((resolve) => {
-    const child = spawn(process.execPath, [fixtureServerPath, ...args], { stdio: ["pipe", "pipe", "pipe"] })
+    const child = spawn(process.execPath, [fixtureServerPath, ...args], {
+      stdio: ["pipe", "pipe", "pipe"],
+      ...(options.env === undefined ? {} : { env: { ...process.env, ...options.env } })
+    })
     if (child.pid !== undefined) pids.push(child.pid)
     let stdout = ""
     let stderr = ""
@@ -64,6 +74,7 @@ const runBin = (
     child.stderr.on("data", (chunk: Buffer) => {
       stderr += chunk.toString("utf8")
       if (closeStdin && stderr.includes("ready")) child.stdin.end()
+      if (options.kill === true && stderr.includes("ready")) child.kill("SIGKILL")
     })
     child.on("exit", (code) => resolve({ code, stdout, stderr }))
   })
@@ -88,6 +99,25 @@ describe("fixture bin", () => {
       port: expect.any(Number),
       pid: expect.any(Number)
     })
+  })
+
+  it("writes Node's compile cache once ready, so that a server ended by SIGKILL leaves it too", async () => {
+    const cache = await mkdtemp(join(tmpdir(), "mcp-pool-compile-cache-"))
+    try {
+      const { code, stderr } = await runBin([], false, { env: { NODE_COMPILE_CACHE: cache }, kill: true })
+      expect(code).toBeNull()
+      expect(stderr).toBe("fixture server ready (stdio)\n")
+      const entries = await readdir(cache, { recursive: true })
+      expect(entries.length).toBeGreaterThan(1)
+    } finally {
+      await rm(cache, { recursive: true, force: true })
+    }
+  })
+
+  it("over stdio: serves the same with the compile cache turned off", async () => {
+    const { code, stderr } = await runBin([], true, { env: { NODE_DISABLE_COMPILE_CACHE: "1" } })
+    expect(code).toBe(0)
+    expect(stderr).toBe("fixture server ready (stdio)\n")
   })
 
   it("refuses unknown arguments with exit code 2", async () => {

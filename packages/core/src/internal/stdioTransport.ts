@@ -4,7 +4,9 @@
  */
 import { onExit } from "signal-exit"
 import { type ChildProcessWithoutNullStreams, spawn } from "node:child_process"
-import { readdir, readFile } from "node:fs/promises"
+import { readFileSync } from "node:fs"
+import { readdir } from "node:fs/promises"
+import { setImmediate as nextTurn } from "node:timers/promises"
 import { getDefaultEnvironment } from "@modelcontextprotocol/sdk/client/stdio.js"
 import { ReadBuffer, serializeMessage } from "@modelcontextprotocol/sdk/shared/stdio.js"
 import type { Transport } from "@modelcontextprotocol/sdk/shared/transport.js"
@@ -52,7 +54,13 @@ const DEFAULT_KILL_GRACE_PERIOD_MS = 2_000
 const AFTER_SIGKILL_WAIT_MS = 1_000
 /** How long to wait, once the group is gone, for the last buffered stdout bytes. */
 const STDOUT_DRAIN_WAIT_MS = 100
-const POLL_INTERVAL_MS = 10
+/** Polling a group that outlives its leader's pipes: the first delay, doubled up to the last. */
+const FIRST_POLL_MS = 1
+const MAX_POLL_MS = 20
+/** While the pipes are still open, the process table is read at most this often. */
+const SLOW_SCAN_MS = 100
+/** Process-table entries read between two turns of the event loop. */
+const SCAN_CHUNK = 64
 /** Longest stderr line kept before it is handed on unfinished. */
 const MAX_STDERR_LINE = 64 * 1024
 
@@ -130,10 +138,14 @@ const parseStat = (stat: string): { readonly state: string; readonly pgid: numbe
   return state === undefined || !Number.isInteger(pgid) ? undefined : { state, pgid }
 }
 
-/** The `/proc/<pid>/stat` of a process, or undefined when it has gone meanwhile. */
-const readStat = async (pid: string): Promise<{ readonly state: string; readonly pgid: number } | undefined> => {
+/**
+ * The `/proc/<pid>/stat` of a process, or undefined when it has gone meanwhile. Synchronous:
+ * `/proc` is answered from memory, and one read costs a few µs where an asynchronous one costs
+ * a round trip through libuv's thread pool.
+ */
+const readStat = (pid: string): { readonly state: string; readonly pgid: number } | undefined => {
   try {
-    return parseStat(await readFile(`/proc/${pid}/stat`, "utf8"))
+    return parseStat(readFileSync(`/proc/${pid}/stat`, "utf8"))
   } catch (error) {
     const code = errnoCode(error)
     if (code === "ENOENT" || code === "ESRCH") return undefined
@@ -141,18 +153,49 @@ const readStat = async (pid: string): Promise<{ readonly state: string; readonly
   }
 }
 
+const isPid = (name: string): boolean => {
+  const first = name.charCodeAt(0)
+  return first >= 48 && first <= 57
+}
+
+/** The process groups that have a member that is not a zombie, from one pass over `/proc`. */
+const readLiveGroups = async (): Promise<ReadonlySet<number>> => {
+  const live = new Set<number>()
+  let read = 0
+  for (const name of await readdir("/proc")) {
+    if (!isPid(name)) continue
+    const stat = readStat(name)
+    if (stat !== undefined && stat.state !== "Z") live.add(stat.pgid)
+    // A host with thousands of processes must not block the event loop for the whole pass.
+    if (++read % SCAN_CHUNK === 0) await nextTurn()
+  }
+  return live
+}
+
+let pendingScan: Promise<ReadonlySet<number>> | undefined
+
+/**
+ * The live process groups, from a pass over `/proc` that starts after this call. Groups that
+ * close at the same time share one pass: callers that come before it starts join it.
+ */
+const groupsWithLiveMembers = (): Promise<ReadonlySet<number>> => {
+  pendingScan ??= nextTurn().then(() => {
+    pendingScan = undefined
+    return readLiveGroups()
+  })
+  return pendingScan
+}
+
 /**
  * Whether a Linux process group has a member that is not a zombie. A group can outlive its
  * processes as zombies when they were orphaned under an init that does not reap (common in
- * containers); such a group is gone for our purposes.
+ * containers, and where the host itself is pid 1); such a group is gone for our purposes.
  */
 const groupHasLiveMemberLinux = async (pgid: number): Promise<boolean> => {
   // Cheap first look: the leader itself, running, is enough.
-  const leader = await readStat(String(pgid))
+  const leader = readStat(String(pgid))
   if (leader !== undefined && leader.pgid === pgid && leader.state !== "Z") return true
-  const pids = (await readdir("/proc")).filter((name) => /^\d+$/.test(name))
-  const stats = await Promise.all(pids.map(readStat))
-  return stats.some((stat) => stat !== undefined && stat.pgid === pgid && stat.state !== "Z")
+  return (await groupsWithLiveMembers()).has(pgid)
 }
 
 /** Whether any process of the group still runs. */
@@ -172,35 +215,68 @@ const settlesWithin = (promise: Promise<unknown>, ms: number): Promise<boolean> 
     })
   })
 
+/** What Node tells us about the group we started, so that its end is awaited, not polled for. */
+export interface GroupEvents {
+  /** Settles when the leader (our child) has exited and been reaped. */
+  readonly leaderExited: Promise<unknown>
+  /**
+   * Settles when the leader has exited and its stdout and stderr pipes are closed: every
+   * process that held them (wrappers' children, grandchildren) has exited too.
+   */
+  readonly pipesClosed: Promise<unknown>
+}
+
 /**
  * Waits until the group is gone; true if it went within `timeoutMs`. While the leader runs,
- * the group is alive: its exit (`leaderExited`, announced at once by Node) is awaited rather
- * than polled. After it, most groups are empty at once (one `kill(-pgid, 0)`); a group whose
- * other members linger is polled.
+ * the group is alive: its exit is awaited. Its descendants (a server behind `sh -c` or `npx`)
+ * share its stdio pipes, so the pipes' close says when they have exited: then one
+ * `kill(-pgid, 0)` usually finds the group empty, or one pass over `/proc` (shared by the
+ * groups closing at the same time) finds only zombies that nobody reaps. A group whose members
+ * outlive the pipes, or left them, is polled, cheaply (`kill`) and with the process table read
+ * seldom.
  */
-const waitGroupGone = async (pgid: number, timeoutMs: number, leaderExited?: Promise<unknown>): Promise<boolean> => {
+const waitGroupGone = async (pgid: number, timeoutMs: number, events?: GroupEvents): Promise<boolean> => {
   const deadline = Date.now() + timeoutMs
-  if (leaderExited !== undefined && !(await settlesWithin(leaderExited, timeoutMs))) {
+  if (events !== undefined && !(await settlesWithin(events.leaderExited, timeoutMs))) {
     return !(await groupAlive(pgid))
   }
+  let pipesClosed = events === undefined
+  // While the pipes are open, a member holds them: the process table is read seldom. Once they
+  // close, it is read at once, then after 1, 2, 4 ... ms (a member that has just closed its
+  // files is a moment away from being a zombie), and seldom again.
+  let scanDelay = pipesClosed ? FIRST_POLL_MS : SLOW_SCAN_MS
+  let scanAt = pipesClosed ? 0 : Date.now() + SLOW_SCAN_MS
+  const closed = events?.pipesClosed.then(() => {
+    pipesClosed = true
+    scanAt = 0
+    scanDelay = FIRST_POLL_MS
+  })
+  let delay = FIRST_POLL_MS
   for (;;) {
-    if (!(await groupAlive(pgid))) return true
-    if (Date.now() >= deadline) return false
-    await sleep(POLL_INTERVAL_MS)
+    if (!signalGroup(pgid, 0)) return true
+    // Something of the group is in the process table: a member still running, or a zombie.
+    if (isLinux && Date.now() >= scanAt) {
+      if (!(await groupHasLiveMemberLinux(pgid))) return true
+      scanAt = Date.now() + scanDelay
+      scanDelay = Math.min(scanDelay * 2, SLOW_SCAN_MS)
+    }
+    const left = deadline - Date.now()
+    if (left <= 0) return false
+    const wait = Math.min(delay, left)
+    if (pipesClosed || closed === undefined) await sleep(wait)
+    else await settlesWithin(closed, wait)
+    delay = Math.min(delay * 2, MAX_POLL_MS)
   }
 }
 
 /**
  * Ends a process group: SIGTERM to all of it, up to `graceMs` for it to go, then SIGKILL and a
  * short wait. Resolves once no process of the group runs; rejects if it survives SIGKILL.
+ * Without `events` (a group that is not our child's), it is polled.
  */
-export const killProcessGroup = async (
-  pgid: number,
-  graceMs: number,
-  leaderExited?: Promise<unknown>
-): Promise<void> => {
-  if (signalGroup(pgid, "SIGTERM") && !(await waitGroupGone(pgid, graceMs, leaderExited))) {
-    if (signalGroup(pgid, "SIGKILL") && !(await waitGroupGone(pgid, AFTER_SIGKILL_WAIT_MS, leaderExited))) {
+export const killProcessGroup = async (pgid: number, graceMs: number, events?: GroupEvents): Promise<void> => {
+  if (signalGroup(pgid, "SIGTERM") && !(await waitGroupGone(pgid, graceMs, events))) {
+    if (signalGroup(pgid, "SIGKILL") && !(await waitGroupGone(pgid, AFTER_SIGKILL_WAIT_MS, events))) {
       throw new Error(`process group ${pgid} still runs ${AFTER_SIGKILL_WAIT_MS} ms after SIGKILL`)
     }
   }
@@ -238,6 +314,8 @@ export class ProcessGroupStdioTransport implements Transport {
   private readonly options: ProcessGroupStdioTransportOptions
   private readonly readBuffer = new ReadBuffer()
   private readonly resolveExited: (exit: ProcessExit) => void
+  /** Settles once the server has exited and its stdout and stderr are closed (Node's `close`). */
+  private pipesClosed: Promise<void> = Promise.resolve()
   private child: ChildProcessWithoutNullStreams | undefined
   private state: State = "new"
   /** Settles (never rejects) once start() has succeeded or failed. */
@@ -292,6 +370,7 @@ export class ProcessGroupStdioTransport implements Transport {
         return
       }
       this.child = child
+      this.pipesClosed = new Promise<void>((closed) => child.once("close", () => closed()))
       child.once("spawn", () => {
         const pid = child.pid
         if (pid === undefined) {
@@ -381,7 +460,7 @@ export class ProcessGroupStdioTransport implements Transport {
     const grace = this.options.killGracePeriodMs ?? DEFAULT_KILL_GRACE_PERIOD_MS
     let failure: Error | undefined
     try {
-      await killProcessGroup(pgid, grace, this.exited)
+      await killProcessGroup(pgid, grace, { leaderExited: this.exited, pipesClosed: this.pipesClosed })
     } catch (error) {
       failure = asError(error)
     }
