@@ -29,6 +29,26 @@ export interface Throughput {
   readonly latencies: ReadonlyArray<number>
 }
 
+/** The outcome of `total` calls that began at `started` (performance.now) with CPU usage `cpu`. */
+const throughputOf = (
+  total: number,
+  failed: number,
+  started: number,
+  cpu: NodeJS.CpuUsage,
+  latencies: ReadonlyArray<number>
+): Throughput => {
+  const elapsedMs = performance.now() - started
+  const used = process.cpuUsage(cpu)
+  return {
+    calls: total,
+    failed,
+    elapsedMs,
+    callsPerSecond: (total / elapsedMs) * 1000,
+    cpuMicrosPerCall: (used.user + used.system) / total,
+    latencies
+  }
+}
+
 /**
  * Runs `total` calls with `inFlight` of them outstanding at any time (each worker starts its
  * next call as soon as its previous one ends) and answers the rate. A failed call counts.
@@ -52,16 +72,7 @@ export const closedLoop = async (call: Call, inFlight: number, total: number): P
   const cpu = process.cpuUsage()
   const started = performance.now()
   await Promise.all(Array.from({ length: Math.min(inFlight, total) }, worker))
-  const elapsedMs = performance.now() - started
-  const used = process.cpuUsage(cpu)
-  return {
-    calls: total,
-    failed,
-    elapsedMs,
-    callsPerSecond: (total / elapsedMs) * 1000,
-    cpuMicrosPerCall: (used.user + used.system) / total,
-    latencies
-  }
+  return throughputOf(total, failed, started, cpu, latencies)
 }
 
 /** Starts `total` calls at once and waits for all of them; latencies run from the common start. */
@@ -80,16 +91,7 @@ export const allAtOnce = async (call: Call, total: number): Promise<Throughput> 
       latencies.push(performance.now() - started)
     })
   )
-  const elapsedMs = performance.now() - started
-  const used = process.cpuUsage(cpu)
-  return {
-    calls: total,
-    failed,
-    elapsedMs,
-    callsPerSecond: (total / elapsedMs) * 1000,
-    cpuMicrosPerCall: (used.user + used.system) / total,
-    latencies
-  }
+  return throughputOf(total, failed, started, cpu, latencies)
 }
 
 /**

@@ -81,18 +81,23 @@ const onStdinEnd = (callback: () => void, drain: boolean): void => {
   if (drain) process.stdin.resume()
 }
 
-const runStdio = async (cli: Cli): Promise<void> => {
-  const server = createFixtureServer(cli.name === undefined ? {} : { name: cli.name })
-  const transport = new StdioServerTransport()
+/** An exit that closes the server first (once, however many signals ask) and exits 0 either way. */
+const exitOnce = (close: () => Promise<void>) => {
   let exiting = false
-  const exit = (): void => {
+  return (): void => {
     if (exiting) return
     exiting = true
-    server.close().then(
+    close().then(
       () => process.exit(0),
       () => process.exit(0)
     )
   }
+}
+
+const runStdio = async (cli: Cli): Promise<void> => {
+  const server = createFixtureServer(cli.name === undefined ? {} : { name: cli.name })
+  const transport = new StdioServerTransport()
+  const exit = exitOnce(() => server.close())
   // The client is gone once stdout breaks; nothing more can be said.
   process.stdout.on("error", exit)
   process.on("SIGTERM", exit)
@@ -109,15 +114,7 @@ const runHttp = async (cli: Cli): Promise<void> => {
   // Only the HTTP server needs the SDK's HTTP transports (a quarter of the stdio server's start-up).
   const { startHttpFixtureServer } = await import("./http.js")
   const server = await startHttpFixtureServer({ port: cli.port, host: cli.host, onCrash: (code) => process.exit(code) })
-  let exiting = false
-  const exit = (): void => {
-    if (exiting) return
-    exiting = true
-    server.close().then(
-      () => process.exit(0),
-      () => process.exit(0)
-    )
-  }
+  const exit = exitOnce(() => server.close())
   process.on("SIGTERM", exit)
   process.on("SIGINT", exit)
   if (cli.exitWithStdin) onStdinEnd(exit, true)
