@@ -19,6 +19,7 @@ import * as Connection from "./Connection.js"
 import { type MCPCallError, type MCPCircuitOpen, MCPConnectionError, MCPPoolExhausted } from "./Errors.js"
 import { classify } from "./internal/classify.js"
 import * as Telemetry from "./internal/telemetry.js"
+import { WaitQueue } from "./internal/waitQueue.js"
 import * as SlidingWindow from "./internal/window.js"
 import type { PoolConfig } from "./PoolConfig.js"
 import * as ServerConfig from "./ServerConfig.js"
@@ -397,6 +398,13 @@ export const make = (options: {
     })
 
     const scope = yield* Effect.scope
+    // Borrowers that find the pool at its maximum, every connection busy. Closed after the
+    // Pool's own shutdown (finalizers run in reverse), which interrupts those still asleep.
+    const waiting = new WaitQueue<MCPPoolExhausted>({ clock, scope, onTimeout: () => exhausted() })
+    yield* Scope.addFinalizer(
+      scope,
+      Effect.sync(() => waiting.close())
+    )
     pool = yield* Pool.makeWithTTL({
       acquire,
       min: config.minConnections,
@@ -418,7 +426,7 @@ export const make = (options: {
         }
         return { idle, used }
       },
-      pending: () => thePool.state.waiters.size,
+      pending: () => thePool.state.waiters.size + waiting.size,
       breakerState: () => Telemetry.breakerStateValue(breaker.stateUnsafe(clock.currentTimeMillisUnsafe())),
       minConnections: config.minConnections,
       maxConnections: config.maxConnections
@@ -442,6 +450,17 @@ export const make = (options: {
         Effect.catch(() => Effect.succeed(false))
       )
 
+    /** A connection found dead when lent: replaced, and its borrower tries again. */
+    const giveUp = (connection: Connection.Connection): Effect.Effect<never, Stale> =>
+      Effect.andThen(
+        invalidate(connection),
+        Effect.suspend(() => {
+          // Its slot is free to be refilled: a borrower in line can take it.
+          released()
+          return Effect.fail(new Stale())
+        })
+      )
+
     /**
      * Bookkeeping of one lease, and the check that the connection is fit to lend: `undefined`
      * when it can be used at once (the common case, kept free of effects), else the effect that
@@ -456,9 +475,7 @@ export const make = (options: {
       if (miss) counters.misses++
       else counters.hits++
       if (call !== undefined) call.reused = !miss
-      if (!Connection.isAlive(connection)) {
-        return Effect.andThen(invalidate(connection), Effect.fail(new Stale()))
-      }
+      if (!Connection.isAlive(connection)) return giveUp(connection)
       if (connection.inFlight === 0 && Date.now() - connection.lastUsedAt > aliveBypassMs) {
         return Effect.flatMap(ping(connection), (ok) => {
           if (ok) {
@@ -467,7 +484,7 @@ export const make = (options: {
           }
           Connection.markDead(connection, "did not answer a ping before being lent")
           counters.connectionErrors++
-          return Effect.andThen(invalidate(connection), Effect.fail(new Stale()))
+          return giveUp(connection)
         })
       }
       return undefined
@@ -498,14 +515,17 @@ export const make = (options: {
     const observeUtilization: Effect.Effect<void> = Effect.suspend(() => {
       if (alerts === undefined) return Effect.void
       const current = utilization()
-      exhaustionActive = current > utilizationThreshold
+      const active = current > utilizationThreshold
+      // The alert is raised on entering the condition: nothing to tell Alerts while it holds.
+      if (active === exhaustionActive) return Effect.void
+      exhaustionActive = active
       return alerts.observe(serverName, "pool_exhaustion", exhaustionActive, () => {
         telemetry.alert("pool_exhaustion", "warning")
         return {
           severity: "warning",
           message: `pool of "${serverName}" is ${Math.round(current * 100)} % utilized (${Math.round(
             current * config.maxConnections
-          )} of ${config.maxConnections} connections in use, ${thePool.state.waiters.size} waiting)`
+          )} of ${config.maxConnections} connections in use, ${thePool.state.waiters.size + waiting.size} waiting)`
         }
       })
     })
@@ -515,7 +535,9 @@ export const make = (options: {
       if (alerts === undefined) return Effect.void
       const { requests, errors } = window.totals(clock.currentTimeMillisUnsafe())
       const rate = requests === 0 ? 0 : errors / requests
-      errorRateActive = requests >= errorRateMinRequests && rate > errorRateThreshold
+      const active = requests >= errorRateMinRequests && rate > errorRateThreshold
+      if (active === errorRateActive) return Effect.void
+      errorRateActive = active
       return alerts.observe(serverName, "high_error_rate", errorRateActive, () => {
         telemetry.alert("high_error_rate", "warning")
         return {
@@ -532,21 +554,63 @@ export const make = (options: {
       return new MCPPoolExhausted({ serverName, acquireTimeoutMs, maxConnections: config.maxConnections })
     }
 
-    const borrowOnce = <A, E, R>(
+    /** Every connection busy and the pool at its maximum: a borrower can only wait for a release. */
+    const atCapacity = (state: Pool.State<Connection.Connection, MCPConnectionError>): boolean =>
+      !state.isShuttingDown && state.items.size - state.invalidated.size >= config.maxConnections
+
+    /** A lease ended: its slot can serve the borrower that has waited longest. */
+    const released = (): void => {
+      if (waiting.size > 0) waiting.wakeOne()
+    }
+
+    /**
+     * The Pool's own wait, raced against the acquire timeout: for a pool that can still grow or
+     * has a failed slot to replace. `timeoutMs` is what is left of the borrower's timeout.
+     */
+    const slowBorrow = <A, E, R>(
       f: (connection: Connection.Connection) => Effect.Effect<A, E, R>,
-      call: Telemetry.Call | undefined
+      call: Telemetry.Call | undefined,
+      timeoutMs: number
+    ): Effect.Effect<A, E | Stale | MCPConnectionError | MCPPoolExhausted, R> =>
+      Effect.scoped(
+        Pool.get(thePool).pipe(
+          Effect.timeoutOrElse({ duration: Math.max(0, timeoutMs), orElse: () => Effect.fail(exhausted()) }),
+          Effect.flatMap((connection) => lent(connection, call, f))
+        )
+      )
+
+    /** A borrower woken by a release: takes a free slot, or falls back on the Pool's wait until `deadline`. */
+    const afterWake = <A, E, R>(
+      f: (connection: Connection.Connection) => Effect.Effect<A, E, R>,
+      call: Telemetry.Call | undefined,
+      deadline: number
     ): Effect.Effect<A, E | Stale | MCPConnectionError | MCPPoolExhausted, R> =>
       Effect.suspend(() => {
         const state = thePool.state
         if (state.waiters.size === 0 && state.availableHead?.exit._tag === "Success") {
           return Pool.use(thePool, (connection) => lent(connection, call, f))
         }
-        const get = Effect.scoped(
-          Pool.get(thePool).pipe(
-            Effect.timeoutOrElse({ duration: acquireTimeoutMs, orElse: () => Effect.fail(exhausted()) }),
-            Effect.flatMap((connection) => lent(connection, call, f))
-          )
-        )
+        return slowBorrow(f, call, deadline - clock.currentTimeMillisUnsafe())
+      })
+
+    const borrowOnce = <A, E, R>(
+      f: (connection: Connection.Connection) => Effect.Effect<A, E, R>,
+      call: Telemetry.Call | undefined
+    ): Effect.Effect<A, E | Stale | MCPConnectionError | MCPPoolExhausted, R> =>
+      Effect.suspend(() => {
+        const state = thePool.state
+        const queued = waiting.size > 0
+        if (!queued && state.waiters.size === 0 && state.availableHead?.exit._tag === "Success") {
+          return Pool.use(thePool, (connection) => lent(connection, call, f))
+        }
+        let get: Effect.Effect<A, E | Stale | MCPConnectionError | MCPPoolExhausted, R>
+        if ((queued || state.availableHead === undefined) && atCapacity(state)) {
+          // Wait in line for a release: one callback, no timer of its own (see WaitQueue).
+          const deadline = clock.currentTimeMillisUnsafe() + acquireTimeoutMs
+          get = Effect.andThen(waiting.wait(deadline), afterWake(f, call, deadline))
+        } else {
+          get = slowBorrow(f, call, acquireTimeoutMs)
+        }
         const borrowed = alerts === undefined ? get : Effect.andThen(observeUtilization, get)
         // Only a borrower that has to wait (no idle connection) gets an `mcp_pool.acquire` span.
         return call?.span === undefined ? borrowed : Telemetry.withAcquireSpan(call, borrowed)
@@ -646,6 +710,7 @@ export const make = (options: {
         connection.inFlight--
         connection.lastUsedAt = Date.now()
         Telemetry.released(call, telemetry)
+        released()
         return invalidateDead && exit._tag === "Failure" && !Connection.isAlive(connection)
           ? invalidate(connection)
           : Effect.void
@@ -769,9 +834,13 @@ export const make = (options: {
     }
 
     const withConnection: MCPConnectionPool["withConnection"] = (f) =>
-      Telemetry.timedLease(telemetry, (timed) => borrow((connection) => timed(connection.id, f(connection))))
+      Telemetry.timedLease(telemetry, (timed) =>
+        borrow((connection) => Effect.ensuring(timed(connection.id, f(connection)), Effect.sync(released)))
+      )
 
     const leaseUntimed: MCPConnectionPool["lease"] = Effect.gen(function* () {
+      // Added before the lease, so it runs after the lease's release when the scope closes.
+      yield* Effect.addFinalizer(() => Effect.sync(released))
       const acquired = yield* Pool.get(thePool).pipe(
         Effect.timeoutOrElse({ duration: acquireTimeoutMs, orElse: () => Effect.fail(exhausted()) })
       )
@@ -879,7 +948,7 @@ export const make = (options: {
         totalConnections: available + inUse,
         availableConnections: available,
         inUseConnections: inUse,
-        pendingRequests: thePool.state.waiters.size,
+        pendingRequests: thePool.state.waiters.size + waiting.size,
         counters: { ...counters },
         utilization: config.maxConnections === 0 ? 0 : inUse / config.maxConnections,
         connections: Array.from(live, (connection) => ({

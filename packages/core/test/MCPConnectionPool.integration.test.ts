@@ -277,6 +277,80 @@ describe("MCPConnectionPool over real servers", () => {
     )
   )
 
+  it.live(
+    "2,000 calls at once on 3 connections of one request each: they wait in line, a server killed meanwhile is replaced, all succeed",
+    () =>
+      withManager(
+        { fx: fixture },
+        { ...fast, minConnections: 3, maxConnections: 3, maxConcurrentRequestsPerConnection: 1, retryAttempts: 2 },
+        (manager) =>
+          Effect.gen(function* () {
+            const tools = yield* manager.getMcpTools("fx")
+            const pool = yield* manager.pool("fx")
+            let peak = 0
+            let peakWaiting = 0
+            let killed: number | undefined
+            const results = yield* Effect.forEach(
+              Array.from({ length: 2_000 }, (_, i) => i),
+              (i) =>
+                Effect.suspend(() => {
+                  if (i === 1_000) {
+                    // One server dies with borrowers in line: the line must not stall behind it.
+                    killed = pool.connections()[0]?.pid
+                    if (killed !== undefined) process.kill(killed, "SIGKILL")
+                  }
+                  return tools.callTool({ name: "echo", arguments: { text: String(i) } }, undefined, {
+                    idempotent: true
+                  })
+                }).pipe(
+                  Effect.tap(() =>
+                    Effect.sync(() => {
+                      const connections = pool.connections()
+                      peak = Math.max(peak, ...connections.map((c) => c.inFlight))
+                      peakWaiting = Math.max(peakWaiting, pool.snapshot().pendingRequests)
+                    })
+                  )
+                ),
+              { concurrency: "unbounded" }
+            )
+            expect(results.map(text)).toEqual(Array.from({ length: 2_000 }, (_, i) => String(i)))
+            expect(peak).toBe(1)
+            expect(peakWaiting).toBeGreaterThan(100)
+            expect(killed).toBeTypeOf("number")
+            expect(pool.connections().map((c) => c.pid)).not.toContain(killed)
+            const snapshot = pool.snapshot()
+            expect(snapshot.pendingRequests).toBe(0)
+            expect(snapshot.counters.exhausted).toBe(0)
+            expect(snapshot.totalConnections).toBeLessThanOrEqual(3)
+          })
+      )
+  )
+
+  it.live("closing a pool with borrowers in line ends them, and no process is left", () =>
+    Effect.gen(function* () {
+      const scope = yield* Scope.make()
+      const manager = yield* Manager.make({
+        servers: { fx: fixture },
+        defaults: { ...fast, minConnections: 1, maxConnections: 1 }
+      }).pipe(Scope.provide(scope))
+      const tools = yield* manager.getMcpTools("fx")
+      const pool = yield* manager.pool("fx")
+      const pid = pool.connections()[0]?.pid
+      const calls = yield* Effect.forEach(
+        Array.from({ length: 20 }, () => tools.callTool({ name: "sleep", arguments: { ms: 200 } })),
+        (call) => Effect.forkChild(call)
+      )
+      yield* Effect.promise(() => waitFor(() => pool.snapshot().pendingRequests === 19, 5_000))
+      yield* Scope.close(scope, Exit.void)
+      const exits = yield* Effect.forEach(calls, Fiber.await)
+      // The call in flight may finish or fail as its server is stopped; those in line never run.
+      expect(exits.slice(1).every((exit) => Exit.isFailure(exit))).toBe(true)
+      expect(pool.snapshot().pendingRequests).toBe(0)
+      expect(pid).toBeTypeOf("number")
+      expect(() => process.kill(pid ?? 0, 0)).toThrow()
+    })
+  )
+
   it.live("a remote server restarted on the same port: the forgotten session is replaced and the call retried", () =>
     Effect.gen(function* () {
       const first = yield* Effect.promise(() => spawnHttpFixtureServer())
