@@ -3,7 +3,7 @@
  * updates them), the bookkeeping of one request, and its CLIENT span.
  */
 import * as Clock from "effect/Clock"
-import type * as Context from "effect/Context"
+import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import type * as Fiber from "effect/Fiber"
@@ -51,8 +51,90 @@ export interface PoolSources {
   readonly maxConnections: number
 }
 
-type Histogram = Metric.Histogram<number>
 type Counter = Metric.Counter<number>
+
+/**
+ * A histogram series whose state the pool keeps: recording is a bucket search and four
+ * additions. `Metric.histogram(...).updateUnsafe` looks its series up in the registry on every
+ * update (three lookups), which a request paying for three histograms notices. The series is
+ * registered once with `Metric.registerUnsafe`, so exporters read it like any other, and is
+ * shared by every pool that records the same name and attributes in the same registry (a pool
+ * rebuilt by `configureServerPool` continues its predecessor's counts).
+ */
+export class Histogram {
+  readonly #boundaries: Float64Array
+  readonly #counts: Float64Array
+  #count = 0
+  #sum = 0
+  #min = Number.MAX_VALUE
+  #max = -Number.MAX_VALUE
+
+  constructor(boundaries: ReadonlyArray<number>) {
+    this.#boundaries = Float64Array.from(boundaries.toSorted((a, b) => a - b))
+    this.#counts = new Float64Array(boundaries.length + 1)
+  }
+
+  /** Counts `value` in the first bucket whose upper boundary is at least `value`. */
+  record(value: number): void {
+    const boundaries = this.#boundaries
+    let low = 0
+    let high = boundaries.length
+    while (low < high) {
+      const mid = (low + high) >>> 1
+      if (value <= (boundaries[mid] ?? 0)) high = mid
+      else low = mid + 1
+    }
+    this.#counts[low] = (this.#counts[low] ?? 0) + 1
+    this.#count++
+    this.#sum += value
+    if (value < this.#min) this.#min = value
+    if (value > this.#max) this.#max = value
+  }
+
+  /** The state in the shape of effect's histograms: cumulative counts per upper boundary. */
+  state(): Metric.HistogramState {
+    const buckets: Array<[number, number]> = []
+    let cumulative = 0
+    for (let i = 0; i < this.#boundaries.length; i++) {
+      cumulative += this.#counts[i] ?? 0
+      buckets.push([this.#boundaries[i] ?? 0, cumulative])
+    }
+    return { buckets, count: this.#count, min: this.#min, max: this.#max, sum: this.#sum }
+  }
+}
+
+const histograms = new WeakMap<Metric.MetricRegistry, Map<string, Histogram>>()
+
+/** The series `name` with `attributes` in the registry of `context`, registered on first use. */
+const histogram = (
+  context: Context.Context<never>,
+  name: string,
+  options: {
+    readonly description: string
+    readonly boundaries: ReadonlyArray<number>
+    readonly attributes: Readonly<Record<string, string>>
+  }
+): Histogram => {
+  const registry = Context.get(context, Metric.MetricRegistry)
+  let series = histograms.get(registry)
+  if (series === undefined) {
+    series = new Map()
+    histograms.set(registry, series)
+  }
+  const key = `${name}\u0000${JSON.stringify(Object.entries(options.attributes).toSorted(([a], [b]) => (a < b ? -1 : 1)))}`
+  let found = series.get(key)
+  if (found === undefined) {
+    const made = new Histogram(options.boundaries)
+    Metric.registerUnsafe(Metric.histogram(name, options), context, {
+      get: () => made.state(),
+      update: (value) => made.record(value),
+      modify: (value) => made.record(value)
+    })
+    series.set(key, made)
+    found = made
+  }
+  return found
+}
 
 /** A request's error outcome: absent on success. */
 const NONE = ""
@@ -81,17 +163,17 @@ export class PoolTelemetry {
     this.context = options.context
     this.#base = { [Attribute.poolName]: this.serverName }
     const timed = { ...this.#base, [Attribute.unit]: SECONDS }
-    this.waitTime = Metric.histogram(MetricName.waitTime, {
+    this.waitTime = histogram(this.context, MetricName.waitTime, {
       description: "Time a pooled request waited for a connection",
       boundaries: poolBoundaries,
       attributes: timed
     })
-    this.useTime = Metric.histogram(MetricName.useTime, {
+    this.useTime = histogram(this.context, MetricName.useTime, {
       description: "Time a pooled request held its connection",
       boundaries: poolBoundaries,
       attributes: timed
     })
-    this.createTime = Metric.histogram(MetricName.createTime, {
+    this.createTime = histogram(this.context, MetricName.createTime, {
       description: "Time to open a connection, MCP handshake included",
       boundaries: poolBoundaries,
       attributes: timed
@@ -123,7 +205,7 @@ export class PoolTelemetry {
       const key = targetAttribute(method)
       if (key !== undefined && targetKey !== NONE) attributes[key] = targetKey
       if (errorKey !== NONE) attributes[Attribute.errorType] = errorKey
-      series = Metric.histogram(MetricName.operationDuration, {
+      series = histogram(this.context, MetricName.operationDuration, {
         description: "Duration of MCP requests through the pool, waiting and retries included",
         boundaries: operationBoundaries,
         attributes
@@ -134,7 +216,7 @@ export class PoolTelemetry {
   }
 
   record(series: Histogram, seconds: number): void {
-    series.updateUnsafe(seconds, this.context)
+    series.record(seconds)
   }
 
   /** Notes the close of a connection that lived `seconds`; `lost` when it died on its own. */
@@ -148,14 +230,14 @@ export class PoolTelemetry {
         [Attribute.unit]: SECONDS
       }
       if (lost) attributes[Attribute.errorType] = key
-      series = Metric.histogram(MetricName.sessionDuration, {
+      series = histogram(this.context, MetricName.sessionDuration, {
         description: "Lifetime of MCP connections, recorded when they close",
         boundaries: operationBoundaries,
         attributes
       })
       this.#sessions.set(key, series)
     }
-    series.updateUnsafe(seconds, this.context)
+    series.record(seconds)
   }
 
   #count(key: string, make: () => Counter): void {
