@@ -75,6 +75,8 @@ export interface Service {
   readonly pool: (name: string) => Effect.Effect<MCPConnectionPool.MCPConnectionPool, MCPServerNotFound>
   /** Every pool, in configuration order. */
   readonly pools: () => ReadonlyArray<MCPConnectionPool.MCPConnectionPool>
+  /** The pool serving a server now, read without an effect; `undefined` for an unknown name. */
+  readonly currentPool: (name: string) => MCPConnectionPool.MCPConnectionPool | undefined
   /** A `Client` look-alike whose every call borrows a connection of the server's pool. */
   readonly getMcpTools: (name: string) => Effect.Effect<PooledMCPTools.PooledMCPTools, MCPServerNotFound>
   /**
@@ -281,6 +283,7 @@ export const make = (options: ManagerOptions = {}): Effect.Effect<Service, MCPCo
 
     const notFound = (name: string) =>
       new MCPServerNotFound({ serverName: name, knownServers: Array.from(entries.keys()) })
+    const currentPool = (name: string): MCPConnectionPool.MCPConnectionPool | undefined => entries.get(name)?.pool
     const pool = (name: string): Effect.Effect<MCPConnectionPool.MCPConnectionPool, MCPServerNotFound> =>
       Effect.suspend(() => {
         const entry = entries.get(name)
@@ -317,8 +320,11 @@ export const make = (options: ManagerOptions = {}): Effect.Effect<Service, MCPCo
         })),
       pool,
       pools: () => Array.from(entries.values(), (entry) => entry.pool),
+      currentPool,
       getMcpTools: (name) =>
-        entries.has(name) ? Effect.succeed(PooledMCPTools.make(name, pool(name))) : Effect.fail(notFound(name)),
+        entries.has(name)
+          ? Effect.succeed(PooledMCPTools.make(name, pool(name), () => currentPool(name)))
+          : Effect.fail(notFound(name)),
       withConnection: (name, f) =>
         Effect.flatMap(pool(name), (p) => p.withConnection((connection) => f(connection.client, connection))),
       lease: (name) => Effect.flatMap(pool(name), (p) => p.lease),

@@ -708,8 +708,9 @@ export const make = (options: {
       // Only HTTP has transport instrumentation that could use the span as its parent.
       return Effect.onExit(activeSpanForSdk ? Telemetry.withinSpan(call, send) : send, (exit) => {
         connection.inFlight--
-        connection.lastUsedAt = Date.now()
         Telemetry.released(call, telemetry)
+        // The time just read for the release, as epoch milliseconds (no second clock read).
+        connection.lastUsedAt = performance.timeOrigin + call.releasedAt
         released()
         return invalidateDead && exit._tag === "Failure" && !Connection.isAlive(connection)
           ? invalidate(connection)
@@ -745,7 +746,10 @@ export const make = (options: {
         }
         const { permit } = admitted
         return Effect.onExit(attempt, (exit) => {
-          breaker.recordUnsafe(permit, breakerOutcome(exit), clock.currentTimeMillisUnsafe())
+          const outcome = breakerOutcome(exit)
+          // Only a failure or a probe can move the breaker, and only a move reads the time.
+          const now = outcome === "success" && !permit.probe ? 0 : clock.currentTimeMillisUnsafe()
+          breaker.recordUnsafe(permit, outcome, now)
           return breaker.hasPendingTransitions() ? breaker.flush : Effect.void
         })
       })

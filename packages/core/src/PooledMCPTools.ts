@@ -9,6 +9,7 @@ import type { RequestOptions } from "@modelcontextprotocol/sdk/shared/protocol.j
 import { EmptyResultSchema } from "@modelcontextprotocol/sdk/types.js"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
+import type * as Fiber from "effect/Fiber"
 import * as Cause from "effect/Cause"
 import type { MCPCallError, MCPServerNotFound } from "./Errors.js"
 import type { MCPConnectionPool, SdkRequestOptions, TraceMeta } from "./MCPConnectionPool.js"
@@ -158,14 +159,16 @@ const withMeta = <P extends HasMeta | undefined>(params: P, meta: TraceMeta): P 
 
 /**
  * Builds the Effect flavour over a way to find the pool (looked up on every call, so that a
- * pool rebuilt by `configureServerPool` is picked up).
+ * pool rebuilt by `configureServerPool` is picked up). `current`, when given, answers the
+ * pool without running an effect; `getPool` then only runs when it answers `undefined`.
  *
  * @since 0.1.0
  * @category constructors
  */
 export const make = (
   serverName: string,
-  getPool: Effect.Effect<MCPConnectionPool, MCPServerNotFound>
+  getPool: Effect.Effect<MCPConnectionPool, MCPServerNotFound>,
+  current?: () => MCPConnectionPool | undefined
 ): PooledMCPTools => {
   const call = <A>(
     method: string,
@@ -173,12 +176,18 @@ export const make = (
     target: string | undefined,
     user: CallOptions | undefined,
     run: (client: Client, options: RequestOptions, meta: TraceMeta) => Promise<A>
-  ): Effect.Effect<A, PooledCallError> =>
-    Effect.flatMap(getPool, (pool) =>
-      pool.request({ method, idempotent, target }, (client, options, meta) =>
-        run(client, mergeOptions(options, user), meta)
-      )
-    )
+  ): Effect.Effect<A, PooledCallError> => {
+    const info = { method, idempotent, target }
+    const send: typeof run =
+      user === undefined ? run : (client, options, meta) => run(client, mergeOptions(options, user), meta)
+    if (current === undefined) return Effect.flatMap(getPool, (pool) => pool.request(info, send))
+    return Effect.suspend(() => {
+      const pool = current()
+      return pool === undefined
+        ? Effect.flatMap(getPool, (found) => found.request(info, send))
+        : pool.request(info, send)
+    })
+  }
   const serverInfo = Effect.flatMap(getPool, (pool) => {
     const info = pool.serverInfo()
     if (info.capabilities !== undefined) return Effect.succeed(info)
@@ -229,19 +238,26 @@ export const make = (
 }
 
 /**
+ * Starts effects for a Promise caller, as `Effect.runForkWith(context)` does.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type RunFork = <A, E>(effect: Effect.Effect<A, E>) => Fiber.Fiber<A, E>
+
+/**
  * Runs an effect for a Promise caller: resolves with its value, or rejects with its typed
  * error itself (an `Error` with `_tag` and `message`), not a wrapper.
  *
  * @since 0.1.0
  * @category utils
  */
-export const runPromise = <A, E>(
-  run: (effect: Effect.Effect<A, E>) => Promise<Exit.Exit<A, E>>,
-  effect: Effect.Effect<A, E>
-): Promise<A> =>
-  run(effect).then((exit) => {
-    if (Exit.isSuccess(exit)) return exit.value
-    throw Cause.squash(exit.cause)
+export const runPromise = <A, E>(runFork: RunFork, effect: Effect.Effect<A, E>): Promise<A> =>
+  new Promise<A>((resolve, reject) => {
+    runFork(effect).addObserver((exit) => {
+      if (Exit.isSuccess(exit)) resolve(exit.value)
+      else reject(Cause.squash(exit.cause))
+    })
   })
 
 /**
@@ -253,11 +269,11 @@ export const runPromise = <A, E>(
 export const toPromise = (
   tools: PooledMCPTools,
   options: {
-    readonly run: <A, E>(effect: Effect.Effect<A, E>) => Promise<Exit.Exit<A, E>>
+    readonly runFork: RunFork
     readonly serverInfo: () => ReturnType<MCPConnectionPool["serverInfo"]> | undefined
   }
 ): PooledMCPToolsPromise => {
-  const run = <A, E>(effect: Effect.Effect<A, E>) => runPromise(options.run, effect)
+  const run = <A, E>(effect: Effect.Effect<A, E>) => runPromise(options.runFork, effect)
   return {
     serverName: tools.serverName,
     listTools: (params, o) => run(tools.listTools(params, o)),

@@ -93,8 +93,8 @@ export const createMcpConnectionManager = async (options: ManagerOptions = {}): 
   // Nothing can interrupt the fiber behind a returned Promise: requests need no AbortSignal.
   const context = Context.add(built.value, MCPConnectionPool.Uninterruptible, true)
   const service = Context.get(context, MCPConnectionManager)
-  const runExit = <A, E>(effect: Effect.Effect<A, E>) => Effect.runPromiseExitWith(context)(effect)
-  const run = <A, E>(effect: Effect.Effect<A, E>) => PooledMCPTools.runPromise(runExit, effect)
+  const runFork: PooledMCPTools.RunFork = Effect.runForkWith(context)
+  const run = <A, E>(effect: Effect.Effect<A, E>) => PooledMCPTools.runPromise(runFork, effect)
   let closing: Promise<void> | undefined
   return {
     tools: (name) => {
@@ -102,14 +102,17 @@ export const createMcpConnectionManager = async (options: ManagerOptions = {}): 
       if (!known) {
         throw new MCPServerNotFound({ serverName: name, knownServers: service.servers().map((s) => s.name) })
       }
-      return PooledMCPTools.toPromise(PooledMCPTools.make(name, service.pool(name)), {
-        run: runExit,
-        serverInfo: () =>
-          service
-            .pools()
-            .find((pool) => pool.serverName === name)
-            ?.serverInfo()
-      })
+      return PooledMCPTools.toPromise(
+        PooledMCPTools.make(name, service.pool(name), () => service.currentPool(name)),
+        {
+          runFork,
+          serverInfo: () =>
+            service
+              .pools()
+              .find((pool) => pool.serverName === name)
+              ?.serverInfo()
+        }
+      )
     },
     withConnection: (name, f) =>
       run(

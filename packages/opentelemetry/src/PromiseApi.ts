@@ -50,21 +50,24 @@ export const instrument = async (
   const service = Context.get(managerContext, MCPConnectionManager)
   // As in the manager's own Promise API: nothing can interrupt these fibers (no AbortSignal needed).
   const context = Context.add(Context.merge(managerContext, built.value), MCPConnectionPool.Uninterruptible, true)
-  const run = <A, E>(effect: Effect.Effect<A, E>) => Effect.runPromiseExitWith(context)(effect)
+  const runFork: PooledMCPTools.RunFork = Effect.runForkWith(context)
   let closing: Promise<void> | undefined
   return {
     ...manager,
     tools: (name) => {
       // The manager's own tools() checks the name (throws MCPServerNotFound).
       manager.tools(name)
-      return PooledMCPTools.toPromise(PooledMCPTools.make(name, service.pool(name)), {
-        run,
-        serverInfo: () =>
-          service
-            .pools()
-            .find((pool) => pool.serverName === name)
-            ?.serverInfo()
-      })
+      return PooledMCPTools.toPromise(
+        PooledMCPTools.make(name, service.pool(name), () => service.currentPool(name)),
+        {
+          runFork,
+          serverInfo: () =>
+            service
+              .pools()
+              .find((pool) => pool.serverName === name)
+              ?.serverInfo()
+        }
+      )
     },
     close: () => (closing ??= manager.close().finally(() => otel.dispose()))
   }
