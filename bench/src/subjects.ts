@@ -10,6 +10,8 @@ import { Client } from "@modelcontextprotocol/sdk/client/index.js"
 import { StdioClientTransport } from "@modelcontextprotocol/sdk/client/stdio.js"
 import * as Effect from "effect/Effect"
 import { createPool, type Pool } from "generic-pool"
+import { spawnSync } from "node:child_process"
+import { availableParallelism } from "node:os"
 import { setFlagsFromString } from "node:v8"
 import { runInNewContext } from "node:vm"
 
@@ -45,6 +47,19 @@ export const poolOf = (
       return yield* service.pool(name)
     })
   )
+
+/**
+ * `launch` pinned to the machine's last CPU with `taskset` (util-linux), when there is more
+ * than one CPU and `taskset` can run; otherwise `launch` as it is. Two servers compared with
+ * each other then run on the same core: where the scheduler happens to place a server moves
+ * the latency of sequential calls by 2x on a 2-core machine, which would swamp the difference
+ * being measured.
+ */
+export const pinnedLaunch = (launch: Launch = fixtureStdioConfig()): Launch => {
+  const cpus = availableParallelism()
+  if (cpus < 2 || spawnSync("taskset", ["--version"], { stdio: "ignore" }).status !== 0) return launch
+  return { command: "taskset", args: ["--cpu-list", String(cpus - 1), launch.command, ...launch.args] }
+}
 
 /** A raw SDK client on its own stdio server process, connected. */
 export const connectRaw = async (launch: Launch = fixtureStdioConfig()): Promise<Client> => {
