@@ -687,35 +687,57 @@ export const make = (options: {
     ): Effect.Effect<A, MCPCallError> => {
       connection.inFlight++
       Telemetry.leased(call, telemetry, connection.id)
-      const send: Effect.Effect<A, MCPCallError> = call.uninterruptible
-        ? Effect.callback((resume) => {
-            let sent: Promise<A>
-            try {
-              sent = run(connection.client, sdkOptions(info, undefined), call.meta)
-            } catch (cause) {
-              resume(Effect.fail(failure(connection, info, cause)))
-              return
-            }
-            sent.then(
-              (value) => resume(Effect.succeed(value)),
-              (cause: unknown) => resume(Effect.fail(failure(connection, info, cause)))
-            )
-          })
-        : Effect.tryPromise({
-            try: (signal) => run(connection.client, sdkOptions(info, signal), call.meta),
-            catch: (cause) => failure(connection, info, cause)
-          })
-      // Only HTTP has transport instrumentation that could use the span as its parent.
-      return Effect.onExit(activeSpanForSdk ? Telemetry.withinSpan(call, send) : send, (exit) => {
+      // The bookkeeping of the request's end runs where it ends (the SDK's answer, or the
+      // interruption), not in an onExit around it: one step less on every call.
+      let done = false
+      const settle = (): void => {
+        done = true
         connection.inFlight--
         Telemetry.released(call, telemetry)
         // The time just read for the release, as epoch milliseconds (no second clock read).
         connection.lastUsedAt = performance.timeOrigin + call.releasedAt
         released()
-        return invalidateDead && exit._tag === "Failure" && !Connection.isAlive(connection)
-          ? invalidate(connection)
-          : Effect.void
-      })
+      }
+      const dropIfDead = (): boolean => invalidateDead && !Connection.isAlive(connection)
+      const failed = (cause: unknown): Effect.Effect<never, MCPCallError> => {
+        const error = failure(connection, info, cause)
+        settle()
+        return dropIfDead() ? Effect.andThen(invalidate(connection), Effect.fail(error)) : Effect.fail(error)
+      }
+      const start = (resume: (effect: Effect.Effect<A, MCPCallError>) => void, signal: AbortSignal | undefined) => {
+        let sent: Promise<A>
+        try {
+          sent = run(connection.client, sdkOptions(info, signal), call.meta)
+        } catch (cause) {
+          resume(failed(cause))
+          return
+        }
+        sent.then(
+          (value) => {
+            if (done) return
+            settle()
+            resume(Effect.succeed(value))
+          },
+          (cause: unknown) => {
+            if (!done) resume(failed(cause))
+          }
+        )
+      }
+      const send: Effect.Effect<A, MCPCallError> = call.uninterruptible
+        ? // Nothing can interrupt the caller: no AbortSignal (Effect.callback makes one only
+          // for a function of two parameters).
+          Effect.callback((resume) => start(resume, undefined))
+        : Effect.callback((resume, signal) => {
+            start(resume, signal)
+            // Interrupted: the signal aborts the SDK request (which sends notifications/cancelled).
+            return Effect.suspend(() => {
+              if (done) return Effect.void
+              settle()
+              return dropIfDead() ? invalidate(connection) : Effect.void
+            })
+          })
+      // Only HTTP has transport instrumentation that could use the span as its parent.
+      return activeSpanForSdk ? Telemetry.withinSpan(call, send) : send
     }
 
     const retrySchedule = Schedule.exponential(seconds(config.retryDelay)).pipe(Schedule.jittered)
