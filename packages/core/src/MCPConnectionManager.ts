@@ -356,3 +356,21 @@ export const make = (options: ManagerOptions = {}): Effect.Effect<Service, MCPCo
     }
     return service
   })
+
+/**
+ * The Promise flavour of a server's pooled tools on a manager, each call started by
+ * `runFork` (for example `Effect.runForkWith(context)` over the manager's context). The
+ * pool is looked up on every call, so a pool rebuilt by `configureServerPool` is used.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const promiseTools = (
+  service: Service,
+  name: string,
+  runFork: PooledMCPTools.RunFork
+): PooledMCPTools.PooledMCPToolsPromise =>
+  PooledMCPTools.toPromise(
+    PooledMCPTools.make(name, service.pool(name), () => service.currentPool(name)),
+    { runFork, serverInfo: () => service.currentPool(name)?.serverInfo() }
+  )

@@ -17,6 +17,7 @@ import { MCPServerNotFound } from "./Errors.js"
 import {
   MCPConnectionManager,
   type ManagerOptions,
+  promiseTools,
   type RedactedConfig,
   type ServerInfo
 } from "./MCPConnectionManager.js"
@@ -102,17 +103,7 @@ export const createMcpConnectionManager = async (options: ManagerOptions = {}): 
       if (!known) {
         throw new MCPServerNotFound({ serverName: name, knownServers: service.servers().map((s) => s.name) })
       }
-      return PooledMCPTools.toPromise(
-        PooledMCPTools.make(name, service.pool(name), () => service.currentPool(name)),
-        {
-          runFork,
-          serverInfo: () =>
-            service
-              .pools()
-              .find((pool) => pool.serverName === name)
-              ?.serverInfo()
-        }
-      )
+      return promiseTools(service, name, runFork)
     },
     withConnection: (name, f) =>
       run(

@@ -5,7 +5,7 @@
  * @since 0.1.0
  */
 import { createMcpConnectionManager, type McpConnectionManager } from "@mcp-pool/core"
-import { MCPConnectionManager, type ManagerOptions } from "@mcp-pool/core/MCPConnectionManager"
+import { MCPConnectionManager, type ManagerOptions, promiseTools } from "@mcp-pool/core/MCPConnectionManager"
 import * as MCPConnectionPool from "@mcp-pool/core/MCPConnectionPool"
 import * as PooledMCPTools from "@mcp-pool/core/PooledMCPTools"
 import * as Cause from "effect/Cause"
@@ -57,17 +57,7 @@ export const instrument = async (
     tools: (name) => {
       // The manager's own tools() checks the name (throws MCPServerNotFound).
       manager.tools(name)
-      return PooledMCPTools.toPromise(
-        PooledMCPTools.make(name, service.pool(name), () => service.currentPool(name)),
-        {
-          runFork,
-          serverInfo: () =>
-            service
-              .pools()
-              .find((pool) => pool.serverName === name)
-              ?.serverInfo()
-        }
-      )
+      return promiseTools(service, name, runFork)
     },
     close: () => (closing ??= manager.close().finally(() => otel.dispose()))
   }
