@@ -8,7 +8,7 @@ import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Scope from "effect/Scope"
 import * as NodeSdk from "../src/NodeSdk.js"
-import { countOf, inMemoryMetrics, inMemorySpans, metaOf, points, valueOf } from "./support.js"
+import { countOf, echoSpanAttributes, inMemoryMetrics, inMemorySpans, metaOf, points, valueOf } from "./support.js"
 
 const defaults: PoolConfigInput = {
   minConnections: 1,
@@ -67,13 +67,7 @@ describe("NodeSdk.layer: an OpenTelemetry SDK set up by the package, in-memory e
         expect(spans).toHaveLength(N)
         for (const span of spans) {
           expect(span.kind).toBe(SpanKind.CLIENT)
-          expect(span.attributes).toMatchObject({
-            "mcp.method.name": "tools/call",
-            "gen_ai.tool.name": "echo",
-            "mcp_pool.server.name": server,
-            "db.client.connection.pool.name": server,
-            "network.transport": "pipe"
-          })
+          expect(span.attributes).toMatchObject(echoSpanAttributes(server))
           expect(span.attributes["mcp_pool.connection.id"]).toBeTypeOf("number")
           expect(span.attributes["mcp_pool.connection.reused"]).toBeTypeOf("boolean")
           expect(span.status.code).not.toBe(SpanStatusCode.ERROR)

@@ -20,7 +20,7 @@ import {
   type Span,
   spans
 } from "./collector.js"
-import { withFixtureManager } from "./support.js"
+import { echoSpanAttributes, withFixtureManager } from "./support.js"
 
 const N = 7
 /** OTLP's `SPAN_KIND_CLIENT`. */
@@ -93,13 +93,7 @@ const expectPoolTelemetry = (
   expect(sent).toHaveLength(N)
   for (const span of sent) {
     expect(span.kind).toBe(CLIENT)
-    expect(span.attributes).toMatchObject({
-      "mcp.method.name": "tools/call",
-      "gen_ai.tool.name": "echo",
-      "mcp_pool.server.name": server,
-      "db.client.connection.pool.name": server,
-      "network.transport": "pipe"
-    })
+    expect(span.attributes).toMatchObject(echoSpanAttributes(server))
     expect(span.attributes["mcp_pool.connection.id"]).toBeTypeOf("number")
     expect(span.resource["service.name"]).toBe(serviceName)
   }

@@ -101,3 +101,12 @@ export const withFixtureManager = <A, E, R>(
     )
     return yield* f(manager).pipe(Effect.ensuring(Scope.close(scope, Exit.void)))
   })
+
+/** The attributes every CLIENT span of an `echo` tool call on the stdio fixture `server` carries. */
+export const echoSpanAttributes = (server: string): Record<string, string> => ({
+  "mcp.method.name": "tools/call",
+  "gen_ai.tool.name": "echo",
+  "mcp_pool.server.name": server,
+  "db.client.connection.pool.name": server,
+  "network.transport": "pipe"
+})
