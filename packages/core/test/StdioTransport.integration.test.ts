@@ -196,6 +196,56 @@ describe("ProcessGroupStdioTransport", () => {
     await expectAllGone(pgid)
   })
 
+  it("writes the messages sent in one tick as one chunk, in order, each answered", async () => {
+    const transport = makeTransport({ command: process.execPath, args: [serverPath] })
+    const client = await connect(transport)
+    const child: unknown = Reflect.get(transport, "child")
+    if (!(child instanceof ChildProcess) || child.stdin === null) throw new Error("the transport has no child process")
+    const write = vi.spyOn(child.stdin, "write")
+    const chunks = (): Array<string> => write.mock.calls.map(([chunk]) => String(chunk))
+    const texts = Array.from({ length: 50 }, (_, i) => `burst ${i}`)
+    const answers = await Promise.all(texts.map((text) => client.callTool({ name: "echo", arguments: { text } })))
+    expect(answers.map(textOf)).toEqual(texts)
+    expect(chunks()).toHaveLength(1)
+    const sent = chunks()[0]!
+      .split("\n")
+      .filter((line) => line.length > 0)
+    expect(
+      sent.map((line) => (JSON.parse(line) as { params: { arguments: { text: string } } }).params.arguments.text)
+    ).toEqual(texts)
+    // The next tick's message is a chunk of its own.
+    expect(textOf(await client.callTool({ name: "echo", arguments: { text: "alone" } }))).toBe("alone")
+    expect(chunks()).toHaveLength(2)
+  })
+
+  it("rejects every message of a chunk the pipe refused with SendFailed", async () => {
+    const transport = makeTransport({ command: process.execPath, args: [serverPath] })
+    const client = await connect(transport)
+    const child: unknown = Reflect.get(transport, "child")
+    if (!(child instanceof ChildProcess) || child.stdin === null) throw new Error("the transport has no child process")
+    const stdin = child.stdin
+    // The pipe fails the write (as a broken pipe does, on a later tick).
+    const brokenPipe = (_chunk: unknown, encodingOrCallback?: unknown, callback?: unknown): boolean => {
+      const done = typeof encodingOrCallback === "function" ? encodingOrCallback : callback
+      const error = Object.assign(new Error("write EPIPE"), { code: "EPIPE" })
+      if (typeof done === "function") process.nextTick(() => done(error))
+      return false
+    }
+    vi.spyOn(stdin, "write").mockImplementation(brokenPipe)
+    const failures = await Promise.all(
+      [1, 2, 3].map((n) =>
+        client.callTool({ name: "echo", arguments: { text: `lost ${n}` } }).then(
+          () => undefined,
+          (error: unknown) => error
+        )
+      )
+    )
+    for (const failure of failures) {
+      expect(failure).toBeInstanceOf(SendFailed)
+      expect(failure).toMatchObject({ message: expect.stringContaining("EPIPE") })
+    }
+  })
+
   it("carries a session with the everything server and closes its group promptly", async () => {
     const transport = makeTransport({ command: process.execPath, args: [everythingServer, "stdio"] })
     const client = await connect(transport)

@@ -28,6 +28,12 @@ export interface ProcessGroupStdioTransportOptions {
   readonly killGracePeriodMs?: number
 }
 
+/** Settles the promise `send` returned for one message. */
+interface Settler {
+  readonly resolve: () => void
+  readonly reject: (error: SendFailed) => void
+}
+
 /** How a server process ended: its exit code, or the signal that ended it. */
 export interface ProcessExit {
   /** The exit code, or null when a signal ended the process (or it never spawned). */
@@ -322,6 +328,9 @@ export class ProcessGroupStdioTransport implements Transport {
   private startSettled: Promise<void> | undefined
   private teardown: Promise<Error | undefined> | undefined
   private closeNotified = false
+  /** Messages sent in this tick and not yet written (see send), and their promises' settlers. */
+  private outbox: Array<string> = []
+  private outboxSettlers: Array<Settler> = []
   private stderrPartial = ""
 
   constructor(options: ProcessGroupStdioTransportOptions) {
@@ -406,23 +415,50 @@ export class ProcessGroupStdioTransport implements Transport {
     })
   }
 
-  /** Writes one message to the server's stdin; resolves once written (and drained, under backpressure). */
+  /**
+   * Queues one message for the server's stdin; resolves once written (and drained, under
+   * backpressure), rejects with {@link SendFailed} if it could not be.
+   *
+   * The messages sent in one tick go out in one write at its end: a burst of requests (100
+   * callers answered by one read of stdout, each sending its next request) costs the server
+   * one read and us one system call rather than one per message. Order is kept.
+   */
   send(message: JSONRPCMessage): Promise<void> {
-    const stdin = this.child?.stdin
     // Failures reject with SendFailed themselves (no wrapper promise per message): the
     // request never reached the server.
-    if (this.state !== "open" || stdin === undefined || !stdin.writable) {
+    if (this.state !== "open" || this.child?.stdin.writable !== true) {
       return Promise.reject(new SendFailed(new Error("Not connected")))
     }
     const json = serializeMessage(message)
-    // The write callback fires once the chunk is flushed (later, under backpressure) or with
-    // the error that destroyed the pipe. No listener per pending write: a burst of writes on
-    // one server must not trip Node's MaxListenersExceededWarning.
     return new Promise<void>((resolve, reject) => {
-      stdin.write(json, (error) => {
-        if (error === null || error === undefined) resolve()
-        else reject(new SendFailed(error))
-      })
+      if (this.outbox.length === 0) process.nextTick(this.flushOutbox)
+      this.outbox.push(json)
+      this.outboxSettlers.push({ resolve, reject })
+    })
+  }
+
+  /** Writes the messages queued by `send` in this tick as one chunk. */
+  private readonly flushOutbox = (): void => {
+    const chunks = this.outbox
+    const settlers = this.outboxSettlers
+    this.outbox = []
+    this.outboxSettlers = []
+    const stdin = this.child?.stdin
+    if (this.state !== "open" || stdin === undefined || !stdin.writable) {
+      const failure = new SendFailed(new Error("Not connected"))
+      for (const settler of settlers) settler.reject(failure)
+      return
+    }
+    // The write callback fires once the chunk is flushed (later, under backpressure) or with
+    // the error that destroyed the pipe. One callback per chunk, no listener per pending
+    // write: a burst on one server must not trip Node's MaxListenersExceededWarning.
+    stdin.write(chunks.join(""), (error) => {
+      if (error === null || error === undefined) {
+        for (const settler of settlers) settler.resolve()
+        return
+      }
+      const failure = new SendFailed(error)
+      for (const settler of settlers) settler.reject(failure)
     })
   }
 
