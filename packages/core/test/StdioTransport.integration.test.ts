@@ -157,6 +157,14 @@ const textOf = (result: object): string => {
   return typeof first === "object" && first !== null && "text" in first ? String(first.text) : ""
 }
 
+/** A stdin `write` that fails as a broken pipe does: the callback gets EPIPE on a later tick. */
+const brokenPipe = (_chunk: unknown, encodingOrCallback?: unknown, callback?: unknown): boolean => {
+  const done = typeof encodingOrCallback === "function" ? encodingOrCallback : callback
+  const error = Object.assign(new Error("write EPIPE"), { code: "EPIPE" })
+  if (typeof done === "function") process.nextTick(() => done(error))
+  return false
+}
+
 /** Closes a client and returns how long its transport took. */
 const timedClose = async (client: Client): Promise<number> => {
   const started = performance.now()
@@ -207,7 +215,8 @@ describe("ProcessGroupStdioTransport", () => {
     const answers = await Promise.all(texts.map((text) => client.callTool({ name: "echo", arguments: { text } })))
     expect(answers.map(textOf)).toEqual(texts)
     expect(chunks()).toHaveLength(1)
-    const sent = chunks()[0]!
+    const sent = chunks()
+      .join("")
       .split("\n")
       .filter((line) => line.length > 0)
     expect(
@@ -224,13 +233,6 @@ describe("ProcessGroupStdioTransport", () => {
     const child: unknown = Reflect.get(transport, "child")
     if (!(child instanceof ChildProcess) || child.stdin === null) throw new Error("the transport has no child process")
     const stdin = child.stdin
-    // The pipe fails the write (as a broken pipe does, on a later tick).
-    const brokenPipe = (_chunk: unknown, encodingOrCallback?: unknown, callback?: unknown): boolean => {
-      const done = typeof encodingOrCallback === "function" ? encodingOrCallback : callback
-      const error = Object.assign(new Error("write EPIPE"), { code: "EPIPE" })
-      if (typeof done === "function") process.nextTick(() => done(error))
-      return false
-    }
     vi.spyOn(stdin, "write").mockImplementation(brokenPipe)
     const failures = await Promise.all(
       [1, 2, 3].map((n) =>
