@@ -127,11 +127,14 @@ export const make = (options: Options): CircuitBreaker => {
   let generation = 0
   const counts: Record<State, number> = { closed: 0, open: 0, half_open: 0 }
   let pending: Array<Transition> = []
+  // Every call admitted while closed gets the same permit (nothing in it is per call).
+  let closedAdmission = { permit: { probe: false, generation } }
 
   const move = (to: State, reason: string, now: number) => {
     const transition: Transition = { name: options.name, from: state, to, reason, at: now }
     state = to
     generation++
+    closedAdmission = { permit: { probe: false, generation } }
     counts[to]++
     probeOut = false
     failures = 0
@@ -148,7 +151,7 @@ export const make = (options: Options): CircuitBreaker => {
 
   const admitUnsafe: CircuitBreaker["admitUnsafe"] = (now) => {
     const current = stateUnsafe(now)
-    if (current === "closed") return { permit: { probe: false, generation } }
+    if (current === "closed") return closedAdmission
     if (current === "half_open" && !probeOut) {
       probeOut = true
       return { permit: { probe: true, generation } }

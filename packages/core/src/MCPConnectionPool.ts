@@ -231,12 +231,9 @@ class Stale {
   readonly _tag = "Stale"
 }
 
-/** What a finished attempt tells the breaker. */
-const breakerOutcome = (exit: Exit.Exit<unknown, MCPCallError>): CircuitBreaker.Outcome => {
-  if (exit._tag === "Success") return "success"
-  const error = Exit.findErrorOption(exit)
-  if (error._tag === "None") return "ignored"
-  switch (error.value._tag) {
+/** What an attempt that failed with `error` tells the breaker. */
+const errorOutcome = (error: MCPCallError): CircuitBreaker.Outcome => {
+  switch (error._tag) {
     case "MCPConnectionError":
     case "MCPTimeout":
       return "failure"
@@ -246,6 +243,13 @@ const breakerOutcome = (exit: Exit.Exit<unknown, MCPCallError>): CircuitBreaker.
     default:
       return "ignored"
   }
+}
+
+/** What a finished attempt tells the breaker. */
+const breakerOutcome = (exit: Exit.Exit<unknown, MCPCallError>): CircuitBreaker.Outcome => {
+  if (exit._tag === "Success") return "success"
+  const error = Exit.findErrorOption(exit)
+  return error._tag === "None" ? "ignored" : errorOutcome(error.value)
 }
 
 const transitionWords: Record<CircuitBreaker.State, string> = {
@@ -593,37 +597,42 @@ export const make = (options: {
         return slowBorrow(f, call, deadline - clock.currentTimeMillisUnsafe())
       })
 
-    const borrowOnce = <A, E, R>(
+    /** One try at a connection, decided now: lent at once when one is free, else a wait. */
+    const borrowNow = <A, E, R>(
       f: (connection: Connection.Connection) => Effect.Effect<A, E, R>,
       call: Telemetry.Call | undefined
-    ): Effect.Effect<A, E | Stale | MCPConnectionError | MCPPoolExhausted, R> =>
-      Effect.suspend(() => {
-        const state = thePool.state
-        const queued = waiting.size > 0
-        if (!queued && state.waiters.size === 0 && state.availableHead?.exit._tag === "Success") {
-          return Pool.use(thePool, (connection) => lent(connection, call, f))
-        }
-        let get: Effect.Effect<A, E | Stale | MCPConnectionError | MCPPoolExhausted, R>
-        if ((queued || state.availableHead === undefined) && atCapacity(state)) {
-          // Wait in line for a release: one callback, no timer of its own (see WaitQueue).
-          const deadline = clock.currentTimeMillisUnsafe() + acquireTimeoutMs
-          get = Effect.andThen(waiting.wait(deadline), afterWake(f, call, deadline))
-        } else {
-          get = slowBorrow(f, call, acquireTimeoutMs)
-        }
-        const borrowed = alerts === undefined ? get : Effect.andThen(observeUtilization, get)
-        // Only a borrower that has to wait (no idle connection) gets an `mcp_pool.acquire` span.
-        return call?.span === undefined ? borrowed : Telemetry.withAcquireSpan(call, borrowed)
-      })
+    ): Effect.Effect<A, E | Stale | MCPConnectionError | MCPPoolExhausted, R> => {
+      const state = thePool.state
+      const queued = waiting.size > 0
+      if (!queued && state.waiters.size === 0 && state.availableHead?.exit._tag === "Success") {
+        return Pool.use(thePool, (connection) => lent(connection, call, f))
+      }
+      let get: Effect.Effect<A, E | Stale | MCPConnectionError | MCPPoolExhausted, R>
+      if ((queued || state.availableHead === undefined) && atCapacity(state)) {
+        // Wait in line for a release: one callback, no timer of its own (see WaitQueue).
+        const deadline = clock.currentTimeMillisUnsafe() + acquireTimeoutMs
+        get = Effect.andThen(waiting.wait(deadline), afterWake(f, call, deadline))
+      } else {
+        get = slowBorrow(f, call, acquireTimeoutMs)
+      }
+      const borrowed = alerts === undefined ? get : Effect.andThen(observeUtilization, get)
+      // Only a borrower that has to wait (no idle connection) gets an `mcp_pool.acquire` span.
+      return call?.span === undefined ? borrowed : Telemetry.withAcquireSpan(call, borrowed)
+    }
 
     const MAX_STALE_SKIPS = config.maxConnections + 1
-    const borrow = <A, E, R>(
+    /**
+     * Borrows a connection for `f`, trying again (up to one more time than there are
+     * connections) when the one lent is found dead. Decides the first try now: call it when
+     * the borrow is to run.
+     */
+    const borrowNowOrAgain = <A, E, R>(
       f: (connection: Connection.Connection) => Effect.Effect<A, E, R>,
       call?: Telemetry.Call
     ): Effect.Effect<A, E | MCPConnectionError | MCPPoolExhausted, R> => {
       const loop = (skips: number): Effect.Effect<A, E | MCPConnectionError | MCPPoolExhausted, R> =>
         Effect.catchIf(
-          borrowOnce(f, call),
+          skips === 0 ? borrowNow(f, call) : Effect.suspend(() => borrowNow(f, call)),
           (error): error is Stale => error instanceof Stale,
           () =>
             skips < MAX_STALE_SKIPS
@@ -638,6 +647,10 @@ export const make = (options: {
         )
       return loop(0)
     }
+    const borrow = <A, E, R>(
+      f: (connection: Connection.Connection) => Effect.Effect<A, E, R>,
+      call?: Telemetry.Call
+    ): Effect.Effect<A, E | MCPConnectionError | MCPPoolExhausted, R> => Effect.suspend(() => borrowNowOrAgain(f, call))
 
     const activeSpanForSdk = server.transport !== "stdio"
 
@@ -758,76 +771,90 @@ export const make = (options: {
         )
       )
 
-    /** One attempt under the breaker: refused at once while it is open, without touching a connection. */
-    const guarded = <A>(attempt: Effect.Effect<A, MCPCallError>): Effect.Effect<A, MCPCallError> =>
-      Effect.suspend(() => {
-        const admitted = breaker.admitUnsafe(clock.currentTimeMillisUnsafe())
-        if ("rejected" in admitted) {
-          counters.rejected++
-          return Effect.andThen(breaker.flush, Effect.fail(admitted.rejected))
-        }
-        const { permit } = admitted
-        return Effect.onExit(attempt, (exit) => {
-          const outcome = breakerOutcome(exit)
-          // Only a failure or a probe can move the breaker, and only a move reads the time.
-          const now = outcome === "success" && !permit.probe ? 0 : clock.currentTimeMillisUnsafe()
-          breaker.recordUnsafe(permit, outcome, now)
-          return breaker.hasPendingTransitions() ? breaker.flush : Effect.void
-        })
-      })
+    /**
+     * One attempt under the breaker, decided now: refused at once while it is open, without
+     * touching a connection; else its permit goes on the call until `settleAttempt`.
+     */
+    const attemptNow = <A>(info: RequestInfo, run: Run<A>, call: Telemetry.Call): Effect.Effect<A, MCPCallError> => {
+      const admitted = breaker.admitUnsafe(clock.currentTimeMillisUnsafe())
+      if ("rejected" in admitted) {
+        counters.rejected++
+        return Effect.andThen(breaker.flush, Effect.fail(admitted.rejected))
+      }
+      call.permit = admitted.permit
+      return borrowNowOrAgain((connection) => runOn(connection, info, run, true, call), call)
+    }
+
+    /**
+     * Tells the breaker how the call's attempt ended, once: when the retry schedule sees its
+     * failure, before the fallback replaces it, or when the request ends, whichever comes first.
+     * One step fewer than an `onExit` around each attempt.
+     */
+    const settleAttempt = (call: Telemetry.Call, outcome: CircuitBreaker.Outcome): void => {
+      const permit = call.permit
+      if (permit === undefined) return
+      call.permit = undefined
+      // Only a failure or a probe can move the breaker, and only a move reads the time.
+      breaker.recordUnsafe(
+        permit,
+        outcome,
+        outcome === "success" && !permit.probe ? 0 : clock.currentTimeMillisUnsafe()
+      )
+    }
 
     const request = <A>(info: RequestInfo, run: Run<A>): Effect.Effect<A, MCPCallError> =>
       Effect.withFiber((fiber) => {
         const call = new Telemetry.Call(info.method, info.target)
         call.uninterruptible = fiber.getRef(Uninterruptible)
-        const traced = Telemetry.begin(fiber, call)
-        const untraced = requestWith(info, run, call)
-        return traced ? Telemetry.withSpan(call, telemetry, untraced) : untraced
+        // Untraced, the first attempt is decided in this step; traced, once the span is open
+        // (its acquire span needs the request's span as parent).
+        return Telemetry.begin(fiber, call)
+          ? Telemetry.withSpan(
+              call,
+              telemetry,
+              Effect.suspend(() => requestWith(info, run, call))
+            )
+          : requestWith(info, run, call)
       })
 
-    // The retry options of a request that may run twice and of one that may not, made once
-    // per pool rather than on every call.
-    const retryOptions = (idempotent: boolean) => ({
-      schedule: retrySchedule,
-      times: config.retryAttempts,
-      while: (error: MCPCallError): boolean => {
-        const retry = retryable(error, idempotent)
-        if (retry) counters.retries++
-        return retry
-      }
-    })
-    const retryIdempotent = retryOptions(true)
-    const retryOnce = retryOptions(false)
-
     /**
-     * Retries `attempt` after its first failure `first`, on the pool's schedule. The retry
-     * machinery is built only once an attempt has failed: a call that succeeds at once pays
-     * for one `catch`, not for a schedule.
+     * Retries after the first failure `first`, on the pool's schedule. The retry machinery is
+     * built only once an attempt has failed: a call that succeeds at once pays for one `catch`,
+     * not for a schedule.
      */
     const retryAfter = <A>(
       first: MCPCallError,
-      attempt: Effect.Effect<A, MCPCallError>,
-      idempotent: boolean,
+      info: RequestInfo,
+      run: Run<A>,
       call: Telemetry.Call
     ): Effect.Effect<A, MCPCallError> => {
       let replayed = false
       const again = Effect.suspend(() => {
         if (replayed) {
+          counters.retries++
           Telemetry.attemptAgain(call)
-          return attempt
+          return attemptNow(info, run, call)
         }
         replayed = true
         return Effect.fail(first)
       })
-      return Effect.retry(again, idempotent ? retryIdempotent : retryOnce)
+      return Effect.retry(again, {
+        schedule: retrySchedule,
+        times: config.retryAttempts,
+        while: (error: MCPCallError): boolean => {
+          settleAttempt(call, errorOutcome(error))
+          return retryable(error, info.idempotent)
+        }
+      })
     }
 
     const requestWith = <A>(info: RequestInfo, run: Run<A>, call: Telemetry.Call): Effect.Effect<A, MCPCallError> => {
-      const attempt = guarded(borrow((connection) => runOn(connection, info, run, true, call), call))
+      counters.requests++
+      const attempt = attemptNow(info, run, call)
       const retried =
         config.retryAttempts > 0
           ? Effect.catch(attempt, (error) =>
-              retryable(error, info.idempotent) ? retryAfter(error, attempt, info.idempotent, call) : Effect.fail(error)
+              retryable(error, info.idempotent) ? retryAfter(error, info, run, call) : Effect.fail(error)
             )
           : attempt
       const withFallback =
@@ -836,11 +863,14 @@ export const make = (options: {
               retried,
               (error): error is MCPPoolExhausted | MCPCircuitOpen =>
                 error._tag === "MCPPoolExhausted" || error._tag === "MCPCircuitOpen",
-              () => direct(info, run, call)
+              (error) => {
+                settleAttempt(call, errorOutcome(error))
+                return direct(info, run, call)
+              }
             )
           : retried
-      counters.requests++
       return Effect.onExit(withFallback, (exit) => {
+        settleAttempt(call, breakerOutcome(exit))
         Telemetry.end(call, telemetry, exit)
         const failed = exit._tag === "Failure" && Exit.hasFails(exit)
         const now = clock.currentTimeMillisUnsafe()
@@ -849,13 +879,18 @@ export const make = (options: {
           lastFailureAt = now
         }
         window.record(now, failed)
-        if (alerts === undefined) return Effect.void
+        const flush = breaker.hasPendingTransitions() ? breaker.flush : undefined
+        if (alerts === undefined) return flush ?? Effect.void
         // The rate can cross the threshold on a success too (more calls reach the minimum),
         // so judge it while the window holds a failure.
+        let observe: Effect.Effect<void> | undefined
         if (errorRateActive || now - lastFailureAt < errorWindowMs) {
-          return exhaustionActive ? Effect.andThen(observeErrorRate, observeUtilization) : observeErrorRate
+          observe = exhaustionActive ? Effect.andThen(observeErrorRate, observeUtilization) : observeErrorRate
+        } else if (exhaustionActive) {
+          observe = observeUtilization
         }
-        return exhaustionActive ? observeUtilization : Effect.void
+        if (observe === undefined) return flush ?? Effect.void
+        return flush === undefined ? observe : Effect.andThen(flush, observe)
       })
     }
 

@@ -9,6 +9,7 @@ import {
 import * as Cause from "effect/Cause"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
+import * as Fiber from "effect/Fiber"
 import * as Logger from "effect/Logger"
 import * as References from "effect/References"
 import * as Scope from "effect/Scope"
@@ -415,4 +416,113 @@ describe("the health monitor and status", () => {
       }
     }).pipe(Effect.provide(Logger.layer([secretLogger])), Effect.provideService(References.MinimumLogLevel, "Debug"))
   })
+
+  it.effect("each retried attempt tells the breaker its outcome: three crashes in one call open it at three", () =>
+    Effect.gen(function* () {
+      const { manager, close } = yield* start(
+        { fx: fixtureStdioConfig() },
+        {
+          ...quick,
+          minConnections: 1,
+          maxConnections: 1,
+          retryAttempts: 2,
+          retryDelay: 1,
+          circuitBreakerFailureThreshold: 3,
+          circuitBreakerRecoveryTimeout: 30
+        }
+      )
+      const pool = yield* manager.pool("fx")
+      const tools = yield* manager.getMcpTools("fx")
+      // Idempotent, so a crash (the request was sent) is retried: three attempts, three crashes.
+      const call = yield* Effect.forkChild(
+        Effect.exit(tools.callTool({ name: "crash" }, undefined, { idempotent: true }))
+      )
+      // Each retry sleeps on the test clock: move it whenever the breaker has seen one more failure.
+      let failures = 0
+      while (call.pollUnsafe() === undefined) {
+        yield* realWait(() => call.pollUnsafe() !== undefined || pool.breaker.consecutiveFailures() > failures)
+        failures = pool.breaker.consecutiveFailures()
+        yield* TestClock.adjust("10 seconds")
+      }
+      expect(errorOf(yield* Fiber.join(call))).toBeInstanceOf(MCPConnectionError)
+      expect(pool.breaker.stateUnsafe(0)).toBe("open")
+      expect(pool.counters.retries).toBe(2)
+      yield* close
+      expect(yield* noServerLeft).toEqual([])
+    })
+  )
+
+  it.effect("an interrupted probe frees its slot: the next call probes and closes the breaker", () =>
+    Effect.gen(function* () {
+      const { manager, close } = yield* start(
+        { fx: fixtureStdioConfig() },
+        {
+          ...quick,
+          minConnections: 1,
+          maxConnections: 1,
+          circuitBreakerFailureThreshold: 1,
+          circuitBreakerRecoveryTimeout: 10
+        }
+      )
+      const pool = yield* manager.pool("fx")
+      const tools = yield* manager.getMcpTools("fx")
+      expect(errorOf(yield* Effect.exit(tools.callTool({ name: "crash" })))).toBeInstanceOf(MCPConnectionError)
+      expect(pool.breaker.stateUnsafe(0)).toBe("open")
+      yield* TestClock.adjust("10 seconds")
+
+      const probe = yield* Effect.forkChild(tools.callTool({ name: "sleep", arguments: { ms: 60_000 } }))
+      yield* realWait(() => pool.snapshot().connections.some((c) => c.inFlight === 1))
+      // While the probe runs, nobody else is let through.
+      expect(errorOf(yield* Effect.exit(tools.ping()))).toBeInstanceOf(MCPCircuitOpen)
+      yield* Fiber.interrupt(probe)
+
+      const echo = yield* tools.callTool({ name: "echo", arguments: { text: "after" } })
+      expect(echo.content).toEqual([{ type: "text", text: "after" }])
+      expect(pool.breaker.stateUnsafe(0)).toBe("closed")
+      yield* close
+      expect(yield* noServerLeft).toEqual([])
+    })
+  )
+
+  it.effect(
+    "a probe that finds the pool exhausted frees its slot, and the fallback's direct call is not its outcome",
+    () =>
+      Effect.gen(function* () {
+        const { manager, close } = yield* start(
+          { fx: { ...fixtureStdioConfig(), pool: { fallback: "direct" } } },
+          {
+            ...quick,
+            minConnections: 1,
+            maxConnections: 1,
+            acquireTimeout: 5,
+            circuitBreakerFailureThreshold: 1,
+            circuitBreakerRecoveryTimeout: 10
+          }
+        )
+        const pool = yield* manager.pool("fx")
+        const tools = yield* manager.getMcpTools("fx")
+        expect(errorOf(yield* Effect.exit(tools.callTool({ name: "crash" })))).toBeInstanceOf(MCPConnectionError)
+        yield* TestClock.adjust("10 seconds")
+        expect(yield* pool.breaker.state).toBe("half_open")
+
+        // The only connection is held, so the probe finds none and falls back on a direct connection.
+        const held = yield* Effect.forkChild(pool.withConnection(() => Effect.never))
+        yield* realWait(() => pool.snapshot().inUseConnections === 1)
+        const probe = yield* Effect.forkChild(tools.callTool({ name: "echo", arguments: { text: "direct" } }))
+        yield* realWait(() => pool.snapshot().pendingRequests === 1)
+        yield* TestClock.adjust("5 seconds")
+        expect((yield* Fiber.join(probe)).content).toEqual([{ type: "text", text: "direct" }])
+        expect(pool.counters.fallbacks).toBe(1)
+        expect(yield* pool.breaker.state).toBe("half_open")
+
+        // Its slot is free: the next pooled call probes, and its success closes the breaker.
+        yield* Fiber.interrupt(held)
+        expect((yield* tools.callTool({ name: "echo", arguments: { text: "pooled" } })).content).toEqual([
+          { type: "text", text: "pooled" }
+        ])
+        expect(yield* pool.breaker.state).toBe("closed")
+        yield* close
+        expect(yield* noServerLeft).toEqual([])
+      })
+  )
 })

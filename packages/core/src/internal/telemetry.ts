@@ -10,6 +10,7 @@ import type * as Fiber from "effect/Fiber"
 import type * as Scope from "effect/Scope"
 import * as Metric from "effect/Metric"
 import * as Tracer from "effect/Tracer"
+import type { Permit } from "../CircuitBreaker.js"
 import {
   ACQUIRE_SPAN_NAME,
   LEASE_SPAN_NAME,
@@ -377,6 +378,8 @@ export class Call {
   uninterruptible = false
   /** The caller's tracer, when it has a context hook and the caller a span (see `withSpan`). */
   hookedTracer: Tracer.Tracer | undefined = undefined
+  /** The circuit breaker's permit of the attempt under way, until its outcome is recorded. */
+  permit: Permit | undefined = undefined
 
   constructor(method: string, target: string | undefined) {
     this.method = method
