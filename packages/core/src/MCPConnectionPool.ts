@@ -686,6 +686,22 @@ export const make = (options: {
     }
 
     /**
+     * The failure of a request the SDK rejected, classified and counted, which also drops the
+     * connection it proved dead when `invalidateDead` is set.
+     */
+    const sdkRejected = (
+      connection: Connection.Connection,
+      info: RequestInfo,
+      invalidateDead: boolean,
+      cause: unknown
+    ): Effect.Effect<never, MCPCallError> => {
+      const error = failure(connection, info, cause)
+      return invalidateDead && !Connection.isAlive(connection)
+        ? Effect.andThen(invalidate(connection), Effect.fail(error))
+        : Effect.fail(error)
+    }
+
+    /**
      * Sends one request on a lent connection. Must be called when the request runs (it counts
      * the request in flight at once). A request from a fiber nobody can interrupt (see
      * {@link Uninterruptible}) goes without an AbortSignal. A connection the failure proved
@@ -711,18 +727,14 @@ export const make = (options: {
         connection.lastUsedAt = performance.timeOrigin + call.releasedAt
         released()
       }
-      const dropIfDead = (): boolean => invalidateDead && !Connection.isAlive(connection)
-      const failed = (cause: unknown): Effect.Effect<never, MCPCallError> => {
-        const error = failure(connection, info, cause)
-        settle()
-        return dropIfDead() ? Effect.andThen(invalidate(connection), Effect.fail(error)) : Effect.fail(error)
-      }
       const start = (resume: (effect: Effect.Effect<A, MCPCallError>) => void, signal: AbortSignal | undefined) => {
         let sent: Promise<A>
         try {
           sent = run(connection.client, sdkOptions(info, signal), call.meta)
         } catch (cause) {
-          resume(failed(cause))
+          const error = sdkRejected(connection, info, invalidateDead, cause)
+          settle()
+          resume(error)
           return
         }
         sent.then(
@@ -732,7 +744,10 @@ export const make = (options: {
             resume(Effect.succeed(value))
           },
           (cause: unknown) => {
-            if (!done) resume(failed(cause))
+            if (done) return
+            const error = sdkRejected(connection, info, invalidateDead, cause)
+            settle()
+            resume(error)
           }
         )
       }
@@ -746,7 +761,7 @@ export const make = (options: {
             return Effect.suspend(() => {
               if (done) return Effect.void
               settle()
-              return dropIfDead() ? invalidate(connection) : Effect.void
+              return invalidateDead && !Connection.isAlive(connection) ? invalidate(connection) : Effect.void
             })
           })
       // Only HTTP has transport instrumentation that could use the span as its parent.
