@@ -54,6 +54,8 @@ export interface Connection {
   openedOnDemand: boolean
   /** Set once the transport closed, the process exited or a request proved the session gone. */
   deadReason: string | undefined
+  /** When {@link renewRequestMaps} last ran, in `performance.now()` milliseconds. */
+  requestMapsRenewedAt: number
 }
 
 /**
@@ -133,7 +135,8 @@ export const make = (options: MakeOptions): Effect.Effect<Connection, MCPConnect
             leases: 0,
             inFlight: 0,
             openedOnDemand: false,
-            deadReason: undefined
+            deadReason: undefined,
+            requestMapsRenewedAt: performance.now()
           }
           closers.set(connection, resource)
           client.onclose = () => {
@@ -155,6 +158,45 @@ export const make = (options: MakeOptions): Effect.Effect<Connection, MCPConnect
       Effect.annotateLogs({ server: server.name })
     )
   })
+
+/**
+ * The maps in which the SDK client keeps what it knows of each request in flight: every
+ * request adds an entry to each and its answer removes it.
+ */
+const REQUEST_MAPS = ["_responseHandlers", "_progressHandlers", "_timeoutInfo"] as const
+
+/**
+ * Gives the connection's SDK client fresh copies of the maps that hold its requests in flight
+ * (same entries, so it is safe at any time; the SDK itself replaces one of them when it closes).
+ *
+ * **Why**: a JavaScript `Map` gains and loses an entry on every request, so V8 rebuilds its
+ * table every few hundred requests, in the generation the old table lives in. Once a
+ * connection has sat idle long enough for its tables to reach the old generation, every
+ * rebuild under load lands there too, and the discarded old tables keep the answered
+ * requests' objects alive until the next full collection: each scavenge then promotes
+ * megabytes of garbage. Fresh maps start young again. The pool renews them at most every
+ * {@link REQUEST_MAPS_RENEWAL_MS} while a connection is used; a field the SDK no longer has
+ * is left alone.
+ *
+ * @since 0.1.0
+ * @category combinators
+ */
+export const renewRequestMaps = (connection: Connection, now: number): void => {
+  connection.requestMapsRenewedAt = now
+  const client: object = connection.client
+  for (const key of REQUEST_MAPS) {
+    const current: unknown = Reflect.get(client, key)
+    if (current instanceof Map) Reflect.set(client, key, new Map(current))
+  }
+}
+
+/**
+ * How often, at most, {@link renewRequestMaps} runs for a connection in use, in milliseconds.
+ *
+ * @since 0.1.0
+ * @category constants
+ */
+export const REQUEST_MAPS_RENEWAL_MS = 250
 
 /**
  * Marks a connection dead, keeping the first reason.

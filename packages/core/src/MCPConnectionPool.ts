@@ -716,6 +716,9 @@ export const make = (options: {
     ): Effect.Effect<A, MCPCallError> => {
       connection.inFlight++
       Telemetry.leased(call, telemetry, connection.id)
+      if (call.leasedAt - connection.requestMapsRenewedAt > Connection.REQUEST_MAPS_RENEWAL_MS) {
+        Connection.renewRequestMaps(connection, call.leasedAt)
+      }
       // The bookkeeping of the request's end runs where it ends (the SDK's answer, or the
       // interruption), not in an onExit around it: one step less on every call.
       let done = false

@@ -15,6 +15,7 @@ import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Fiber from "effect/Fiber"
 import * as Scope from "effect/Scope"
+import * as Connection from "../src/Connection.js"
 import * as Manager from "../src/MCPConnectionManager.js"
 import type { PoolConfigInput } from "../src/PoolConfig.js"
 
@@ -400,5 +401,53 @@ describe("MCPConnectionPool over real servers", () => {
       const left = yield* Effect.promise(() => descendantsOf(process.pid))
       expect(left).toEqual([])
     })
+  )
+
+  it.live(
+    "fresh request maps for a connection in use: requests in flight are answered, and the pool renews when due",
+    () =>
+      withManager({ fx: fixture }, { ...fast, maxConnections: 1, maxConcurrentRequestsPerConnection: 64 }, (manager) =>
+        Effect.gen(function* () {
+          const pool = yield* manager.pool("fx")
+          const tools = yield* manager.getMcpTools("fx")
+          yield* tools.ping()
+          const [connection] = pool.connections()
+          if (connection === undefined) return yield* Effect.die("no connection")
+          const mapsOf = () =>
+            ["_responseHandlers", "_progressHandlers", "_timeoutInfo"].map((key): unknown =>
+              Reflect.get(connection.client, key)
+            )
+
+          // Renewed while 50 requests wait for their answers, each is answered.
+          const waits = Array.from({ length: 50 }, (_, i) => 300 + i)
+          const calls = yield* Effect.forkChild(
+            Effect.forEach(waits, (ms) => tools.callTool({ name: "sleep", arguments: { ms } }), {
+              concurrency: "unbounded"
+            })
+          )
+          yield* Effect.promise(() => waitFor(() => connection.inFlight === 50, 5_000))
+          const before = mapsOf()
+          Connection.renewRequestMaps(connection, performance.now())
+          const after = mapsOf()
+          for (const [i, map] of after.entries()) {
+            expect(map).toBeInstanceOf(Map)
+            expect(map).not.toBe(before[i])
+            expect([...(map as Map<unknown, unknown>).keys()]).toEqual([...(before[i] as Map<unknown, unknown>).keys()])
+          }
+          expect((after[0] as Map<unknown, unknown>).size).toBe(50)
+          expect((yield* Fiber.join(calls)).map(text)).toEqual(waits.map((ms) => `slept ${ms} ms`))
+
+          // The pool renews a connection whose last renewal is older than REQUEST_MAPS_RENEWAL_MS.
+          connection.requestMapsRenewedAt = performance.now() - Connection.REQUEST_MAPS_RENEWAL_MS - 1
+          const stale = mapsOf()
+          yield* tools.callTool({ name: "echo", arguments: { text: "renewed" } })
+          expect(mapsOf().every((map, i) => map !== stale[i])).toBe(true)
+          // ... and leaves alone one whose renewal is not due.
+          connection.requestMapsRenewedAt = performance.now()
+          const fresh = mapsOf()
+          yield* tools.callTool({ name: "echo", arguments: { text: "kept" } })
+          expect(mapsOf().every((map, i) => map === fresh[i])).toBe(true)
+        })
+      )
   )
 })
