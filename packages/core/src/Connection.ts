@@ -169,12 +169,11 @@ const REQUEST_MAPS = ["_responseHandlers", "_progressHandlers", "_timeoutInfo"] 
  * Gives the connection's SDK client fresh copies of the maps that hold its requests in flight
  * (same entries, so it is safe at any time; the SDK itself replaces one of them when it closes).
  *
- * **Why**: a JavaScript `Map` gains and loses an entry on every request, so V8 rebuilds its
- * table every few hundred requests, in the generation the old table lives in. Once a
- * connection has sat idle long enough for its tables to reach the old generation, every
- * rebuild under load lands there too, and the discarded old tables keep the answered
- * requests' objects alive until the next full collection: each scavenge then promotes
- * megabytes of garbage. Fresh maps start young again. The pool renews them at most every
+ * **Why**: a client that has sat idle while the process was busy (a pooled connection between
+ * bursts) later makes every scavenge under load promote megabytes of answered requests'
+ * objects; fresh copies of these maps make that stop. (Most likely V8 rebuilds a tenured
+ * map's table in the old generation, and a discarded table keeps its entries alive until a
+ * full collection.) The pool renews them at most every
  * {@link REQUEST_MAPS_RENEWAL_MS} while a connection is used; a field the SDK no longer has
  * is left alone.
  *
