@@ -56,6 +56,16 @@ const noServerLeft = Effect.promise(async () => {
 
 const quick: PoolConfigInput = { retryAttempts: 0, shutdownGracePeriod: 0.5, connectionTimeout: 5 }
 
+/** One pool, "fx", of one connection to `server`, shaped by `config`: its pool, tools and close. */
+const onePool = (config: PoolConfigInput, server: object = fixtureStdioConfig()) =>
+  Effect.gen(function* () {
+    const { manager, close } = yield* start(
+      { fx: server },
+      { ...quick, minConnections: 1, maxConnections: 1, ...config }
+    )
+    return { pool: yield* manager.pool("fx"), tools: yield* manager.getMcpTools("fx"), close }
+  })
+
 describe("faults, with real processes, on the test clock", () => {
   it.effect(
     "a server frozen with SIGSTOP fails its health check within one interval plus the ping timeout and is replaced",
@@ -419,20 +429,12 @@ describe("the health monitor and status", () => {
 
   it.effect("each retried attempt tells the breaker its outcome: three crashes in one call open it at three", () =>
     Effect.gen(function* () {
-      const { manager, close } = yield* start(
-        { fx: fixtureStdioConfig() },
-        {
-          ...quick,
-          minConnections: 1,
-          maxConnections: 1,
-          retryAttempts: 2,
-          retryDelay: 1,
-          circuitBreakerFailureThreshold: 3,
-          circuitBreakerRecoveryTimeout: 30
-        }
-      )
-      const pool = yield* manager.pool("fx")
-      const tools = yield* manager.getMcpTools("fx")
+      const { pool, tools, close } = yield* onePool({
+        retryAttempts: 2,
+        retryDelay: 1,
+        circuitBreakerFailureThreshold: 3,
+        circuitBreakerRecoveryTimeout: 30
+      })
       // Idempotent, so a crash (the request was sent) is retried: three attempts, three crashes.
       const call = yield* Effect.forkChild(
         Effect.exit(tools.callTool({ name: "crash" }, undefined, { idempotent: true }))
@@ -454,18 +456,10 @@ describe("the health monitor and status", () => {
 
   it.effect("an interrupted probe frees its slot: the next call probes and closes the breaker", () =>
     Effect.gen(function* () {
-      const { manager, close } = yield* start(
-        { fx: fixtureStdioConfig() },
-        {
-          ...quick,
-          minConnections: 1,
-          maxConnections: 1,
-          circuitBreakerFailureThreshold: 1,
-          circuitBreakerRecoveryTimeout: 10
-        }
-      )
-      const pool = yield* manager.pool("fx")
-      const tools = yield* manager.getMcpTools("fx")
+      const { pool, tools, close } = yield* onePool({
+        circuitBreakerFailureThreshold: 1,
+        circuitBreakerRecoveryTimeout: 10
+      })
       expect(errorOf(yield* Effect.exit(tools.callTool({ name: "crash" })))).toBeInstanceOf(MCPConnectionError)
       expect(pool.breaker.stateUnsafe(0)).toBe("open")
       yield* TestClock.adjust("10 seconds")
@@ -488,19 +482,10 @@ describe("the health monitor and status", () => {
     "a probe that finds the pool exhausted frees its slot, and the fallback's direct call is not its outcome",
     () =>
       Effect.gen(function* () {
-        const { manager, close } = yield* start(
-          { fx: { ...fixtureStdioConfig(), pool: { fallback: "direct" } } },
-          {
-            ...quick,
-            minConnections: 1,
-            maxConnections: 1,
-            acquireTimeout: 5,
-            circuitBreakerFailureThreshold: 1,
-            circuitBreakerRecoveryTimeout: 10
-          }
+        const { pool, tools, close } = yield* onePool(
+          { acquireTimeout: 5, circuitBreakerFailureThreshold: 1, circuitBreakerRecoveryTimeout: 10 },
+          { ...fixtureStdioConfig(), pool: { fallback: "direct" } }
         )
-        const pool = yield* manager.pool("fx")
-        const tools = yield* manager.getMcpTools("fx")
         expect(errorOf(yield* Effect.exit(tools.callTool({ name: "crash" })))).toBeInstanceOf(MCPConnectionError)
         yield* TestClock.adjust("10 seconds")
         expect(yield* pool.breaker.state).toBe("half_open")
