@@ -227,6 +227,24 @@ describe("ProcessGroupStdioTransport", () => {
     expect(chunks()).toHaveLength(2)
   })
 
+  it("rejects a message whose pipe closed before the end of its tick with SendFailed, unwritten", async () => {
+    const transport = makeTransport({ command: process.execPath, args: [serverPath] })
+    const client = await connect(transport)
+    const child: unknown = Reflect.get(transport, "child")
+    if (!(child instanceof ChildProcess) || child.stdin === null) throw new Error("the transport has no child process")
+    const write = vi.spyOn(child.stdin, "write")
+    // Queued in this tick, then the pipe goes before the queue is written.
+    const pinged = client.ping().then(
+      () => undefined,
+      (error: unknown) => error
+    )
+    child.stdin.destroy()
+    const failure = await pinged
+    expect(failure).toBeInstanceOf(SendFailed)
+    expect(failure).toMatchObject({ message: expect.stringContaining("Not connected") })
+    expect(write).not.toHaveBeenCalled()
+  })
+
   it("rejects every message of a chunk the pipe refused with SendFailed", async () => {
     const transport = makeTransport({ command: process.execPath, args: [serverPath] })
     const client = await connect(transport)
