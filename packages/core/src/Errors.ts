@@ -82,7 +82,8 @@ export class MCPCircuitOpen extends Data.TaggedError("MCPCircuitOpen")<{
 }
 
 /**
- * The request did not complete within `requestTimeout`.
+ * The request did not complete within `requestTimeout`, or within the call's own `timeout` or
+ * `maxTotalTimeout` when it passed them; `timeoutMs` is the limit that was exceeded.
  *
  * @since 0.1.0
  * @category errors

@@ -668,7 +668,6 @@ export const make = (options: {
       const classified = classify(cause, {
         serverName,
         method: info.method,
-        timeoutMs: requestTimeoutMs,
         transport: server.transport,
         scrub
       })

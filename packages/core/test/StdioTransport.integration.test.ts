@@ -195,7 +195,6 @@ describe("ProcessGroupStdioTransport", () => {
     const classified = classify(failure, {
       serverName: "fx",
       method: "ping",
-      timeoutMs: 1_000,
       transport: "stdio",
       scrub: (text) => text
     })

@@ -50,13 +50,25 @@ export type Classified =
 
 const mcpPrefix = /^MCP error -?\d+: /
 
+/**
+ * The limit of a timeout the SDK raised itself: `timeout` (no answer in time) or
+ * `maxTotalTimeout` (progress kept resetting it past its cap). A server's own error with the
+ * same code carries neither, and stays a request error.
+ */
+const sdkTimeoutMs = (data: unknown): number | undefined => {
+  if (Predicate.hasProperty(data, "timeout") && typeof data.timeout === "number") return data.timeout
+  if (Predicate.hasProperty(data, "maxTotalTimeout") && typeof data.maxTotalTimeout === "number") {
+    return data.maxTotalTimeout
+  }
+  return undefined
+}
+
 /** Classifies what a request on a connection failed with. */
 export const classify = (
   cause: unknown,
   context: {
     readonly serverName: string
     readonly method: string
-    readonly timeoutMs: number
     readonly transport: "stdio" | "streamable-http" | "sse"
     /** Removes the server's secrets from a text (see `ServerConfig.scrubber`). */
     readonly scrub: (text: string) => string
@@ -82,8 +94,11 @@ export const classify = (
     return connection(`${method} failed in transit: ${describeCause(inner)}`, true, false)
   }
   if (cause instanceof McpError) {
-    if (cause.code === ErrorCode.RequestTimeout && Predicate.hasProperty(cause.data, "timeout")) {
-      return { _tag: "Timeout", error: new MCPTimeout({ serverName, method, timeoutMs: context.timeoutMs }) }
+    if (cause.code === ErrorCode.RequestTimeout) {
+      const timeoutMs = sdkTimeoutMs(cause.data)
+      if (timeoutMs !== undefined) {
+        return { _tag: "Timeout", error: new MCPTimeout({ serverName, method, timeoutMs }) }
+      }
     }
     if (cause.code === ErrorCode.ConnectionClosed && cause.message.endsWith("Connection closed")) {
       return connection(`the connection closed while ${method} was in flight`, true, true)
