@@ -65,7 +65,7 @@ export interface RequestInfo {
 }
 
 /**
- * The request options the pool hands to the SDK: abort signal, timeout and progress reset.
+ * The request options the pool hands to the SDK: its abort signal and timeout.
  *
  * @since 0.1.0
  * @category models
@@ -183,8 +183,8 @@ export interface MCPConnectionPool {
   readonly server: ServerConfig.ServerConfig
   readonly config: PoolConfig
   /**
-   * Runs one MCP request on a borrowed connection: acquire timeout, request timeout with
-   * reset on progress, safe retries on the pool's schedule, counting, and fallback.
+   * Runs one MCP request on a borrowed connection: acquire timeout, request timeout, safe
+   * retries on the pool's schedule, counting, and fallback.
    */
   readonly request: <A>(info: RequestInfo, run: Run<A>) => Effect.Effect<A, MCPCallError>
   /** Lends one connection for the whole of `f` (no retry, no request timeout). */
@@ -259,8 +259,6 @@ const transitionWords: Record<CircuitBreaker.State, string> = {
 }
 
 const seconds = (value: number): number => Math.round(value * 1000)
-
-const ignoreProgress = () => {}
 
 /** Whether a failed attempt may be repeated: only a connection failure, and only when the request cannot have run or may run twice. */
 const retryable = (error: MCPCallError, idempotent: boolean): boolean =>
@@ -654,14 +652,14 @@ export const make = (options: {
 
     const activeSpanForSdk = server.transport !== "stdio"
 
-    /** The SDK options of a request: the pool's timeout, reset by progress for tool calls. */
-    const sdkOptions = (info: RequestInfo, signal: AbortSignal | undefined): SdkRequestOptions => {
-      const sdk: SdkRequestOptions = { timeout: requestTimeoutMs, resetTimeoutOnProgress: true }
-      if (signal !== undefined) sdk.signal = signal
-      // The SDK resets the timeout on progress only for requests that asked for progress.
-      if (info.method === "tools/call") sdk.onprogress = ignoreProgress
-      return sdk
-    }
+    /**
+     * The SDK options of a request: the pool's timeout, which bounds the whole request (progress
+     * does not reset it unless the caller asks so), and the fiber's abort signal when it has one.
+     * Without a signal the options are one shared object, which the SDK only reads.
+     */
+    const timeoutOnly: SdkRequestOptions = { timeout: requestTimeoutMs }
+    const sdkOptions = (signal: AbortSignal | undefined): SdkRequestOptions =>
+      signal === undefined ? timeoutOnly : { timeout: requestTimeoutMs, signal }
 
     /** The typed error of a request the SDK rejected, counted; a connection it proves dead is marked so. */
     const failure = (connection: Connection.Connection, info: RequestInfo, cause: unknown): MCPCallError => {
@@ -732,7 +730,7 @@ export const make = (options: {
       const start = (resume: (effect: Effect.Effect<A, MCPCallError>) => void, signal: AbortSignal | undefined) => {
         let sent: Promise<A>
         try {
-          sent = run(connection.client, sdkOptions(info, signal), call.meta)
+          sent = run(connection.client, sdkOptions(signal), call.meta)
         } catch (cause) {
           const error = sdkRejected(connection, info, invalidateDead, cause)
           settle()

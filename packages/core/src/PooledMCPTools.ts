@@ -134,16 +134,12 @@ export interface PooledMCPToolsPromise {
   readonly getServerVersion: () => ReturnType<Client["getServerVersion"]>
 }
 
-const noProgress = () => {}
-
 /** The pool's SDK options with the caller's: the caller's win, except that both signals abort the request. */
 const mergeOptions = (pool: SdkRequestOptions, user: CallOptions | undefined): RequestOptions => {
   if (user === undefined) return pool
   const { idempotent: _, signal, ...rest } = user
   const merged: RequestOptions = { ...pool, ...rest }
   if (signal !== undefined) merged.signal = pool.signal === undefined ? signal : AbortSignal.any([pool.signal, signal])
-  // The pool asks tool calls for progress so that their timeout is reset by it; keep that.
-  if (pool.onprogress !== undefined && merged.onprogress === undefined) merged.onprogress = noProgress
   return merged
 }
 

@@ -17,6 +17,7 @@ import * as Fiber from "effect/Fiber"
 import * as Scope from "effect/Scope"
 import * as Connection from "../src/Connection.js"
 import * as Manager from "../src/MCPConnectionManager.js"
+import * as Pool from "../src/MCPConnectionPool.js"
 import type { PoolConfigInput } from "../src/PoolConfig.js"
 
 const fast: PoolConfigInput = {
@@ -200,6 +201,56 @@ describe("MCPConnectionPool over real servers", () => {
         expect(text(quick)).toBe("still here")
         const again = yield* tools.callTool({ name: "echo", arguments: { text: "again" } })
         expect(text(again)).toBe("again")
+      })
+    )
+  )
+
+  it.live("requestTimeout bounds the whole request; progress extends it only when the caller asks", () =>
+    withManager({ fx: fixture }, { ...fast, minConnections: 4, maxConnections: 4, requestTimeout: 0.5 }, (manager) =>
+      Effect.gen(function* () {
+        const tools = yield* manager.getMcpTools("fx")
+        // As the Promise API runs its calls: uninterruptible, so without an abort signal.
+        const promiseTools = Manager.promiseTools(manager, "fx", (effect) =>
+          Effect.runFork(Effect.provideService(effect, Pool.Uninterruptible, true))
+        )
+        // A plain tool call asks for no progress, as the SDK's own client does not.
+        const bare = yield* tools.callTool({ name: "echo_meta" })
+        const meta: unknown = "structuredContent" in bare ? bare.structuredContent : undefined
+        expect(meta).toEqual({ meta: {} })
+        const tick = { name: "sleep", arguments: { ms: 1_500, progressIntervalMs: 50 } }
+        const heard = { effect: 0, promise: 0, reset: 0, capped: 0 }
+        const [effect, promise, reset, capped] = yield* Effect.all(
+          [
+            // Both flavours: an Effect call hands the SDK an abort signal, a Promise call none.
+            Effect.flip(tools.callTool(tick, undefined, { onprogress: () => heard.effect++ })),
+            Effect.promise(() =>
+              promiseTools.callTool(tick, undefined, { onprogress: () => heard.promise++ }).then(
+                () => undefined,
+                (error: unknown) => error
+              )
+            ),
+            tools.callTool(tick, undefined, { onprogress: () => heard.reset++, resetTimeoutOnProgress: true }),
+            Effect.flip(
+              tools.callTool(tick, undefined, {
+                onprogress: () => heard.capped++,
+                resetTimeoutOnProgress: true,
+                maxTotalTimeout: 900
+              })
+            )
+          ],
+          { concurrency: "unbounded" }
+        )
+        // Progress flowed on all of them; only the callers who asked had their timeout reset by it.
+        expect(heard.effect).toBeGreaterThan(0)
+        expect(effect._tag === "MCPTimeout" && effect.timeoutMs).toBe(500)
+        expect(heard.promise).toBeGreaterThan(0)
+        expect(promise).toMatchObject({ _tag: "MCPTimeout", timeoutMs: 500 })
+        expect(heard.reset).toBeGreaterThan(heard.effect)
+        expect(text(reset)).toBe("slept 1500 ms")
+        // The SDK's maxTotalTimeout still caps a request whose timeout progress resets.
+        expect(heard.capped).toBeGreaterThan(heard.effect)
+        expect(capped._tag === "MCPTimeout" && capped.timeoutMs).toBe(900)
+        expect((yield* manager.pool("fx")).snapshot().counters.timeouts).toBe(3)
       })
     )
   )
