@@ -13,12 +13,18 @@ import { BatchSpanProcessor, type ReadableSpan, type SpanExporter } from "@opent
 import { alternate, closedLoop, sequential } from "../measure.ts"
 import { check, type RowDefinition } from "../row.ts"
 import { formatMs, median, ratio, round, summarize } from "../stats.ts"
-import { echoParams, fixtureManager, SERVER } from "../subjects.ts"
+import { echoParams, fixtureManager, pinnedLaunch, SERVER } from "../subjects.ts"
 
 const LATENCY_ROUNDS = 40
 const CALLS_PER_LATENCY_ROUND = 50
-const THROUGHPUT_ROUNDS = 8
-const CALLS_PER_THROUGHPUT_ROUND = 2000
+/**
+ * As in row 2: either side's CPU per call keeps falling for tens of thousands of calls while V8
+ * optimises it, and short rounds catch a collection or a scheduler hiccup whole. 2,000 warm-up
+ * calls and rounds of 2,000 made the added figure move between +6 and +15 µs from run to run.
+ */
+const WARM_UP_CALLS = 30_000
+const THROUGHPUT_ROUNDS = 12
+const CALLS_PER_THROUGHPUT_ROUND = 6000
 const IN_FLIGHT = 100
 const MAX_ADDED_MICROS = 10
 
@@ -43,10 +49,12 @@ export const row: RowDefinition = {
   run: async () => {
     const opened: Array<McpConnectionManager> = []
     try {
-      const plain = await fixtureManager(defaults)
+      // Both servers on the same core, as in row 2, so that the latency line compares clients.
+      const launch = pinnedLaunch()
+      const plain = await fixtureManager(defaults, launch)
       opened.push(plain)
       const exporter = new DiscardingExporter()
-      const instrumented = await instrument(await fixtureManager(defaults), {
+      const instrumented = await instrument(await fixtureManager(defaults, launch), {
         exportersFromEnv: false,
         spanProcessors: [new BatchSpanProcessor(exporter)],
         metricReaders: [
@@ -63,7 +71,7 @@ export const row: RowDefinition = {
       }
       for (const call of Object.values(calls)) {
         await sequential(call, 500)
-        await closedLoop(call, IN_FLIGHT, 2000)
+        await closedLoop(call, IN_FLIGHT, WARM_UP_CALLS)
       }
       const latency = await alternate(LATENCY_ROUNDS, {
         off: () => sequential(calls.off, CALLS_PER_LATENCY_ROUND),
@@ -114,6 +122,9 @@ export const row: RowDefinition = {
             `${addedP50 >= 0 ? "+" : ""}${addedP50.toFixed(0)} µs`
           ),
           check("spans exported", "", String(exporter.exported))
+        ],
+        notes: [
+          `${launch.command === "taskset" ? `both servers pinned to CPU ${launch.args[1]}` : "servers not pinned (no taskset)"}; after ${WARM_UP_CALLS} warm-up calls per side; CPU: median of ${THROUGHPUT_ROUNDS} alternating rounds of ${CALLS_PER_THROUGHPUT_ROUND} calls`
         ]
       }
     } finally {
