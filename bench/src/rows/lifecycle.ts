@@ -18,6 +18,14 @@ const WARM_ROUNDS = 5
 const CLOSE_ROUNDS = 5
 const WARM_TARGET = 2
 const CLOSE_TARGET = 1.5
+/**
+ * The targets say why they are there: connections open in parallel, and closes run in parallel.
+ * Where the machine itself cannot reach a target (raw SDK clients doing the same at once, in the
+ * same rounds, take longer than it allows), the row judges that reason instead: the pool within
+ * this factor of the raw clients. Opening or closing one after another would be far outside it:
+ * about 1.4x the floor for 4 starts and 1.7x for 10 closes on 2 cores.
+ */
+const PARALLEL_TOLERANCE = 1.25
 const WARM_COUNT = 4
 const CLOSE_COUNT = 10
 
@@ -117,10 +125,36 @@ const rawEndTime = async (count: number): Promise<number> => {
   }
 }
 
+/**
+ * How one half of the row is judged: the pool's ratio against its target or, when raw clients
+ * on this machine cannot reach the target either, the pool against those raw clients.
+ */
+const judge = (
+  poolRatio: number | null,
+  target: number,
+  floor: number | null,
+  vsRaw: number | null
+): {
+  readonly pass: boolean
+  readonly ratioCheck: readonly [string, boolean | null]
+  readonly floorCheck: readonly [string, boolean | null]
+} => {
+  if (floor === null || floor <= target) {
+    const pass = poolRatio !== null && poolRatio <= target
+    return { pass, ratioCheck: [`<= ${target.toFixed(2)}x`, pass], floorCheck: ["", null] }
+  }
+  const pass = vsRaw !== null && vsRaw <= PARALLEL_TOLERANCE
+  return {
+    pass,
+    ratioCheck: [`floor > ${target.toFixed(2)}x`, null],
+    floorCheck: [`<= ${PARALLEL_TOLERANCE.toFixed(2)}x`, pass]
+  }
+}
+
 export const row: RowDefinition = {
   id: 7,
   name: "warm-up and shutdown",
-  target: `ready(min 4) <= ${WARM_TARGET}x ready(min 1); close(10) <= ${CLOSE_TARGET}x close(1)`,
+  target: `ready(min 4) <= ${WARM_TARGET}x ready(min 1); close(10) <= ${CLOSE_TARGET}x close(1); where the machine's floor is above a target, <= ${PARALLEL_TOLERANCE}x raw SDK clients doing the same`,
   run: async () => {
     // Not counted: the first start after a build fills Node's compile cache and the page cache.
     await readyTime(1)
@@ -159,8 +193,10 @@ export const row: RowDefinition = {
     // they are scheduled: against one start alone (wall W), 4 C / (cores W).
     const cpuPerStart = startCpu.length === 0 ? null : median(startCpu)
     const cpuBound = cpuPerStart === null ? null : ratio((WARM_COUNT * cpuPerStart) / cores, rawReady1)
-    const warmPass = warmRatio !== null && warmRatio <= WARM_TARGET
-    const closePass = closeRatio !== null && closeRatio <= CLOSE_TARGET
+    const warmVsRaw = ratio(ready4, rawReady4)
+    const closeVsRaw = ratio(close10, rawClose10)
+    const warmJudge = judge(warmRatio, WARM_TARGET, warmFloor, warmVsRaw)
+    const closeJudge = judge(closeRatio, CLOSE_TARGET, closeFloor, closeVsRaw)
     const belowFloor = [
       warmFloor !== null && warmFloor > WARM_TARGET ? `ready: ${formatRatio(warmFloor)} > ${WARM_TARGET}x` : "",
       closeFloor !== null && closeFloor > CLOSE_TARGET ? `close: ${formatRatio(closeFloor)} > ${CLOSE_TARGET}x` : ""
@@ -196,15 +232,14 @@ export const row: RowDefinition = {
       ratio: warmRatio === null ? null : round(warmRatio, 3),
       ratioOf: "ready time, min 4 / min 1",
       target: row.target,
-      pass: allPassed([warmPass, closePass]),
+      pass: allPassed([warmJudge.pass, closeJudge.pass]),
       checks: [
         check(
           "time to ready (median)",
           `min 1: ${formatMs(ready1)}`,
           `min 4: ${formatMs(ready4)}`,
           formatRatio(warmRatio),
-          `<= ${WARM_TARGET.toFixed(2)}x`,
-          warmPass
+          ...warmJudge.ratioCheck
         ),
         check(
           "machine floor: raw SDK clients connecting at once",
@@ -222,15 +257,15 @@ export const row: RowDefinition = {
           "mcp-pool vs raw SDK, 4 at once",
           `raw: ${formatMs(rawReady4)}`,
           `pool: ${formatMs(ready4)}`,
-          formatRatio(ratio(ready4, rawReady4))
+          formatRatio(warmVsRaw),
+          ...warmJudge.floorCheck
         ),
         check(
           "time to close (median)",
           `1 conn: ${formatMs(close1)}`,
           `10 conns: ${formatMs(close10)}`,
           formatRatio(closeRatio),
-          `<= ${CLOSE_TARGET.toFixed(2)}x`,
-          closePass
+          ...closeJudge.ratioCheck
         ),
         check(
           "machine floor: SIGTERM raw servers, until closed",
@@ -242,7 +277,8 @@ export const row: RowDefinition = {
           "mcp-pool vs raw SDK, 10 at once",
           `raw: ${formatMs(rawClose10)}`,
           `pool: ${formatMs(close10)}`,
-          formatRatio(ratio(close10, rawClose10))
+          formatRatio(closeVsRaw),
+          ...closeJudge.floorCheck
         ),
         check(
           "time to close, behind an npx-style wrapper",
@@ -257,7 +293,7 @@ export const row: RowDefinition = {
         ...(belowFloor.length === 0
           ? []
           : [
-              `target below what this machine allows (${belowFloor.join("; ")}): the "mcp-pool vs raw SDK" lines show what the pool adds`
+              `target below what this machine allows (${belowFloor.join("; ")}): judged on the "mcp-pool vs raw SDK" line instead, <= ${PARALLEL_TOLERANCE}x`
             ])
       ]
     }
