@@ -514,23 +514,30 @@ export const make = (options: {
     }
 
     let exhaustionActive = false
-    const observeUtilization: Effect.Effect<void> = Effect.suspend(() => {
-      if (alerts === undefined) return Effect.void
-      const current = utilization()
-      const active = current > utilizationThreshold
-      // The alert is raised on entering the condition: nothing to tell Alerts while it holds.
-      if (active === exhaustionActive) return Effect.void
-      exhaustionActive = active
-      return alerts.observe(serverName, "pool_exhaustion", exhaustionActive, () => {
-        telemetry.alert("pool_exhaustion", "warning")
-        return {
-          severity: "warning",
-          message: `pool of "${serverName}" is ${Math.round(current * 100)} % utilized (${Math.round(
-            current * config.maxConnections
-          )} of ${config.maxConnections} connections in use, ${thePool.state.waiters.size + waiting.size} waiting)`
-        }
+    /**
+     * Judges the utilization alert. `joining` is 1 when a borrower that is about to wait in line
+     * asks: it is not in the line yet, and the alert's count of waiters includes it.
+     */
+    const observeUtilizationWith = (joining: 0 | 1): Effect.Effect<void> =>
+      Effect.suspend(() => {
+        if (alerts === undefined) return Effect.void
+        const current = utilization()
+        const active = current > utilizationThreshold
+        // The alert is raised on entering the condition: nothing to tell Alerts while it holds.
+        if (active === exhaustionActive) return Effect.void
+        exhaustionActive = active
+        return alerts.observe(serverName, "pool_exhaustion", exhaustionActive, () => {
+          telemetry.alert("pool_exhaustion", "warning")
+          return {
+            severity: "warning",
+            message: `pool of "${serverName}" is ${Math.round(current * 100)} % utilized (${Math.round(
+              current * config.maxConnections
+            )} of ${config.maxConnections} connections in use, ${thePool.state.waiters.size + waiting.size + joining} waiting)`
+          }
+        })
       })
-    })
+    const observeUtilization = observeUtilizationWith(0)
+    const observeUtilizationJoining = observeUtilizationWith(1)
 
     let errorRateActive = false
     const observeErrorRate: Effect.Effect<void> = Effect.suspend(() => {
@@ -606,14 +613,16 @@ export const make = (options: {
         return Pool.use(thePool, (connection) => lent(connection, call, f))
       }
       let get: Effect.Effect<A, E | Stale | MCPConnectionError | MCPPoolExhausted, R>
+      let observe = observeUtilization
       if ((queued || state.availableHead === undefined) && atCapacity(state)) {
         // Wait in line for a release: one callback, no timer of its own (see WaitQueue).
         const deadline = clock.currentTimeMillisUnsafe() + acquireTimeoutMs
         get = Effect.andThen(waiting.wait(deadline), afterWake(f, call, deadline))
+        observe = observeUtilizationJoining
       } else {
         get = slowBorrow(f, call, acquireTimeoutMs)
       }
-      const borrowed = alerts === undefined ? get : Effect.andThen(observeUtilization, get)
+      const borrowed = alerts === undefined ? get : Effect.andThen(observe, get)
       // Only a borrower that has to wait (no idle connection) gets an `mcp_pool.acquire` span.
       return call?.span === undefined ? borrowed : Telemetry.withAcquireSpan(call, borrowed)
     }

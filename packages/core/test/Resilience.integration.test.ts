@@ -310,6 +310,8 @@ describe("faults, with real processes, on the test clock", () => {
         ["busy", "pool_exhaustion", "warning"]
       ])
       expect(history[0]?.message).toBe('20 % of the calls to "flaky" failed (4 of 20 in the last 60 s)')
+      // The third call was about to wait when it found the pool full, and is counted.
+      expect(history[1]?.message).toBe('pool of "busy" is 100 % utilized (2 of 2 connections in use, 1 waiting)')
       expect(manager.alerts.history({ severity: "warning", limit: 1 })).toHaveLength(1)
       expect(manager.alerts.history({ severity: "critical" })).toEqual([])
       const status = yield* manager.status
