@@ -23,7 +23,7 @@ const CLOSE_TARGET = 1.5
  * Where the machine itself cannot reach a target (raw SDK clients doing the same at once, in the
  * same rounds, take longer than it allows), the row judges that reason instead: the pool within
  * this factor of the raw clients. Opening or closing one after another would be far outside it:
- * about 1.4x the floor for 4 starts and 1.7x for 10 closes on 2 cores.
+ * about 1.4x the floor for 4 starts (estimated) and 1.8x for 10 closes (measured) on 2 cores.
  */
 const PARALLEL_TOLERANCE = 1.25
 const WARM_COUNT = 4
