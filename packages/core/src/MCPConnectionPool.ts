@@ -507,21 +507,26 @@ export const make = (options: {
           )
     }
 
-    const utilization = (): number => {
+    const connectionsInUse = (): number => {
       let inUse = 0
       for (const item of thePool.state.items) if (item.exit._tag === "Success" && item.refCount > 0) inUse++
-      return config.maxConnections === 0 ? 0 : inUse / config.maxConnections
+      return inUse
     }
 
     let exhaustionActive = false
     /**
-     * Judges the utilization alert. `joining` is 1 when a borrower that is about to wait in line
-     * asks: it is not in the line yet, and the alert's count of waiters includes it.
+     * Judges the utilization alert. A connection just released to a borrower in line is as good
+     * as in use: judging it free would end the condition at every release under sustained load,
+     * and raise it again at the next borrow. `joining` is 1 when a borrower that is about to
+     * wait in line asks: it is not in the line yet, and counts.
      */
     const observeUtilizationWith = (joining: 0 | 1): Effect.Effect<void> =>
       Effect.suspend(() => {
         if (alerts === undefined) return Effect.void
-        const current = utilization()
+        const inUse = connectionsInUse()
+        const waiters = thePool.state.waiters.size + waiting.size + joining
+        const max = config.maxConnections
+        const current = max === 0 ? 0 : Math.min(max, inUse + waiters) / max
         const active = current > utilizationThreshold
         // The alert is raised on entering the condition: nothing to tell Alerts while it holds.
         if (active === exhaustionActive) return Effect.void
@@ -530,9 +535,7 @@ export const make = (options: {
           telemetry.alert("pool_exhaustion", "warning")
           return {
             severity: "warning",
-            message: `pool of "${serverName}" is ${Math.round(current * 100)} % utilized (${Math.round(
-              current * config.maxConnections
-            )} of ${config.maxConnections} connections in use, ${thePool.state.waiters.size + waiting.size + joining} waiting)`
+            message: `pool of "${serverName}" is ${Math.round(current * 100)} % utilized (${inUse} of ${max} connections in use, ${waiters} waiting)`
           }
         })
       })

@@ -322,6 +322,48 @@ describe("faults, with real processes, on the test clock", () => {
   )
 })
 
+describe("the pool_exhaustion condition", () => {
+  it.effect("holds while borrowers wait, through every release, and ends when the load does", () =>
+    Effect.gen(function* () {
+      // No cooldown: every transition into the condition would be an alert of its own.
+      const { manager, close } = yield* start(
+        { busy: fixtureStdioConfig() },
+        { ...quick, minConnections: 2, maxConnections: 2 },
+        { alerts: { cooldown: 0 } }
+      )
+      const busy = yield* manager.getMcpTools("busy")
+      // Four callers on two connections, each calling again as soon as its call ends: someone
+      // waits at every release until the last calls. Each caller notes, after each of its first
+      // four calls, whether the condition holds.
+      const held: Array<boolean> = []
+      const exits = yield* Effect.forEach(
+        [1, 2, 3, 4],
+        () =>
+          Effect.forEach(
+            Array.from({ length: 6 }, (_, i) => i),
+            (i) =>
+              Effect.exit(busy.callTool({ name: "sleep", arguments: { ms: 10 } })).pipe(
+                Effect.tap(() =>
+                  Effect.sync(() => {
+                    if (i < 4) held.push(manager.alerts.isActive("busy", "pool_exhaustion"))
+                  })
+                )
+              )
+          ),
+        { concurrency: "unbounded" }
+      )
+      expect(exits.flat().every(Exit.isSuccess)).toBe(true)
+      expect(held).toEqual(Array.from({ length: 16 }, () => true))
+      const raised = manager.alerts.history().filter((alert) => alert.type === "pool_exhaustion")
+      expect(raised.map((alert) => alert.message)).toEqual([
+        'pool of "busy" is 100 % utilized (2 of 2 connections in use, 1 waiting)'
+      ])
+      expect(manager.alerts.isActive("busy", "pool_exhaustion")).toBe(false)
+      yield* close
+    })
+  )
+})
+
 describe("the health monitor and status", () => {
   it.effect("a manager starts with some servers down: their pools are critical, the others serve", () =>
     Effect.gen(function* () {
