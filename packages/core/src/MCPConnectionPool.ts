@@ -260,6 +260,19 @@ const transitionWords: Record<CircuitBreaker.State, string> = {
 
 const seconds = (value: number): number => Math.round(value * 1000)
 
+/**
+ * How exhausted a pool is: the share of its connections in use or promised to a borrower
+ * waiting in line. A connection just released to a waiting borrower is as good as in use;
+ * counting it free would end the condition at every release under sustained load. The
+ * `pool_exhaustion` alert and the pool's `warning` status both judge this against
+ * `utilizationThreshold`.
+ *
+ * @since 0.1.0
+ * @category utils
+ */
+export const exhaustion = (inUse: number, waiting: number, maxConnections: number): number =>
+  maxConnections === 0 ? 0 : Math.min(maxConnections, inUse + waiting) / maxConnections
+
 /** Whether a failed attempt may be repeated: only a connection failure, and only when the request cannot have run or may run twice. */
 const retryable = (error: MCPCallError, idempotent: boolean): boolean =>
   error._tag === "MCPConnectionError" && (!error.requestSent || idempotent)
@@ -515,10 +528,8 @@ export const make = (options: {
 
     let exhaustionActive = false
     /**
-     * Judges the utilization alert. A connection just released to a borrower in line is as good
-     * as in use: judging it free would end the condition at every release under sustained load,
-     * and raise it again at the next borrow. `joining` is 1 when a borrower that is about to
-     * wait in line asks: it is not in the line yet, and counts.
+     * Judges the utilization alert on {@link exhaustion}. `joining` is 1 when a borrower that is
+     * about to wait in line asks: it is not in the line yet, and counts.
      */
     const observeUtilizationWith = (joining: 0 | 1): Effect.Effect<void> =>
       Effect.suspend(() => {
@@ -526,7 +537,7 @@ export const make = (options: {
         const inUse = connectionsInUse()
         const waiters = thePool.state.waiters.size + waiting.size + joining
         const max = config.maxConnections
-        const current = max === 0 ? 0 : Math.min(max, inUse + waiters) / max
+        const current = exhaustion(inUse, waiters, max)
         const active = current > utilizationThreshold
         // The alert is raised on entering the condition: nothing to tell Alerts while it holds.
         if (active === exhaustionActive) return Effect.void

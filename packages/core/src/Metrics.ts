@@ -5,7 +5,7 @@
  * @since 0.1.0
  */
 import * as Alerts from "./Alerts.js"
-import type * as MCPConnectionPool from "./MCPConnectionPool.js"
+import * as MCPConnectionPool from "./MCPConnectionPool.js"
 
 /**
  * Health of one pool or of all of them.
@@ -61,7 +61,8 @@ const round = (value: number): number => Math.round(value * 10_000) / 10_000
  *
  * - `critical`: its circuit breaker is open, or it has no working connection (it should
  *   keep some open, or its latest attempt to open one failed);
- * - `warning`: utilization above the alert threshold (0.9), more than the error-rate
+ * - `warning`: utilization above the alert threshold (0.9), counting a connection promised to
+ *   a waiting borrower as in use (see `MCPConnectionPool.exhaustion`), more than the error-rate
  *   threshold (10 %) of the calls in the alert window failed, a health check failed within
  *   the last `healthCheckInterval`, or the breaker is half-open (probing);
  * - else `healthy`.
@@ -81,7 +82,8 @@ export const status = (pool: MCPConnectionPool.MCPConnectionPool, snapshot = poo
     snapshot.lastHealthCheckFailureAt !== undefined &&
     snapshot.takenAt - snapshot.lastHealthCheckFailureAt < pool.config.healthCheckInterval * 1000
   if (
-    snapshot.utilization > thresholds.utilizationThreshold ||
+    MCPConnectionPool.exhaustion(snapshot.inUseConnections, snapshot.pendingRequests, pool.config.maxConnections) >
+      thresholds.utilizationThreshold ||
     errorRate > thresholds.errorRateThreshold ||
     recentHealthFailure ||
     snapshot.circuitBreakerState === "half_open"

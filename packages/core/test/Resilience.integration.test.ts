@@ -17,6 +17,7 @@ import { TestClock } from "effect/testing"
 import * as Connection from "../src/Connection.js"
 import { MCPCircuitOpen, MCPConnectionError, MCPRequestError } from "../src/Errors.js"
 import * as Manager from "../src/MCPConnectionManager.js"
+import * as Metrics from "../src/Metrics.js"
 import type { PoolConfigInput } from "../src/PoolConfig.js"
 
 /** Waits in real time (the test clock does not move) for real processes and sockets to do their part. */
@@ -332,10 +333,12 @@ describe("the pool_exhaustion condition", () => {
         { alerts: { cooldown: 0 } }
       )
       const busy = yield* manager.getMcpTools("busy")
+      const busyPool = yield* manager.pool("busy")
       // Four callers on two connections, each calling again as soon as its call ends: someone
       // waits at every release until the last calls. Each caller notes, after each of its first
-      // four calls, whether the condition holds.
+      // four calls, whether the condition holds and the pool's status says so.
       const held: Array<boolean> = []
+      const statuses: Array<Metrics.Status> = []
       const exits = yield* Effect.forEach(
         [1, 2, 3, 4],
         () =>
@@ -345,7 +348,9 @@ describe("the pool_exhaustion condition", () => {
               Effect.exit(busy.callTool({ name: "sleep", arguments: { ms: 10 } })).pipe(
                 Effect.tap(() =>
                   Effect.sync(() => {
-                    if (i < 4) held.push(manager.alerts.isActive("busy", "pool_exhaustion"))
+                    if (i >= 4) return
+                    held.push(manager.alerts.isActive("busy", "pool_exhaustion"))
+                    statuses.push(Metrics.status(busyPool))
                   })
                 )
               )
@@ -354,6 +359,7 @@ describe("the pool_exhaustion condition", () => {
       )
       expect(exits.flat().every(Exit.isSuccess)).toBe(true)
       expect(held).toEqual(Array.from({ length: 16 }, () => true))
+      expect(statuses).toEqual(Array.from({ length: 16 }, () => "warning"))
       const raised = manager.alerts.history().filter((alert) => alert.type === "pool_exhaustion")
       expect(raised.map((alert) => alert.message)).toEqual([
         'pool of "busy" is 100 % utilized (2 of 2 connections in use, 1 waiting)'
