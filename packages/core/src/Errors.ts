@@ -159,6 +159,42 @@ export class MCPServerNotFound extends Data.TaggedError("MCPServerNotFound")<{
 }
 
 /**
+ * The manager (or the pool) was closed: the operation was refused, or the call was ended by
+ * the close. Calls ended this way count as neither failures nor errors of the server.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class MCPManagerClosed extends Data.TaggedError("MCPManagerClosed")<{
+  readonly serverName: string
+  /** What was refused or ended, for the message (`tools/call`, `configureServerPool`, ...). */
+  readonly operation: string
+}> {
+  override get message(): string {
+    const server = this.serverName === "" ? "" : ` (server "${this.serverName}")`
+    return `MCP connection manager is closed${server}: ${this.operation} was refused or ended`
+  }
+}
+
+/**
+ * The caller gave up on the call: its `AbortSignal` aborted, or its fiber was interrupted.
+ * The server is not to blame; the call is never counted against it.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class MCPAborted extends Data.TaggedError("MCPAborted")<{
+  readonly serverName: string
+  readonly method: string
+  /** The signal's reason, when the caller gave one (a string description). */
+  readonly reason: string
+}> {
+  override get message(): string {
+    return `MCP server "${this.serverName}": ${this.method} was aborted by the caller: ${this.reason}`
+  }
+}
+
+/**
  * A query to the monitoring operations had a bad parameter (for example an alert severity
  * that is not `info`, `warning` or `critical`); the monitoring API answers it with 400.
  *
@@ -182,7 +218,14 @@ export class MCPInvalidQuery extends Data.TaggedError("MCPInvalidQuery")<{
  * @since 0.1.0
  * @category errors
  */
-export type MCPCallError = MCPConnectionError | MCPPoolExhausted | MCPCircuitOpen | MCPTimeout | MCPRequestError
+export type MCPCallError =
+  | MCPConnectionError
+  | MCPPoolExhausted
+  | MCPCircuitOpen
+  | MCPTimeout
+  | MCPRequestError
+  | MCPManagerClosed
+  | MCPAborted
 
 /**
  * Every error of this module.
@@ -201,7 +244,9 @@ const tags: ReadonlySet<string> = new Set([
   "MCPRequestError",
   "MCPConfigError",
   "MCPServerNotFound",
-  "MCPInvalidQuery"
+  "MCPInvalidQuery",
+  "MCPManagerClosed",
+  "MCPAborted"
 ])
 
 /**

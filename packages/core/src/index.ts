@@ -19,11 +19,13 @@ export * as ServerConfig from "./ServerConfig.js"
 export * as Telemetry from "./Telemetry.js"
 
 export {
+  MCPAborted,
   MCPCircuitOpen,
   MCPConfigError,
   MCPConnectionError,
   MCPHealthCheckError,
   MCPInvalidQuery,
+  MCPManagerClosed,
   MCPPoolExhausted,
   MCPRequestError,
   MCPServerNotFound,
