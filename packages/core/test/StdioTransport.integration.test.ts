@@ -16,12 +16,12 @@ import {
   type ProcessGroupStdioTransportOptions,
   SendFailed
 } from "../src/internal/stdioTransport.js"
+import { hostPreamble } from "./StdioTestKit.js"
 
 const sdkDir = fileURLToPath(new URL("../node_modules/@modelcontextprotocol/sdk/dist/esm/", import.meta.url))
 const everythingServer = fileURLToPath(
   new URL("../node_modules/@modelcontextprotocol/server-everything/dist/index.js", import.meta.url)
 )
-const transportSource = fileURLToPath(new URL("../src/internal/stdioTransport.ts", import.meta.url))
 const sdkModule = (path: string): string => JSON.stringify(pathToFileURL(join(sdkDir, path)).href)
 
 /** A small MCP server: `echo` answers, `hang` never does; env switches make it deaf to SIGTERM or keep it alive without stdin. */
@@ -64,7 +64,7 @@ child.on("exit", (code) => process.exit(code ?? 1))
  * its stdin, so only the transport's exit hook can end it.
  */
 const hostScript = (marker: string): string => `
-import { ProcessGroupStdioTransport } from ${JSON.stringify(pathToFileURL(transportSource).href)}
+${hostPreamble}
 const transport = new ProcessGroupStdioTransport({
   command: "sh",
   args: ["-c", '"$NODE" -e "setInterval(() => {}, 60000)" ${marker}; true'],
@@ -408,10 +408,13 @@ describe("ProcessGroupStdioTransport", () => {
     await expect(inFlight).rejects.toThrow(/Connection closed/)
     await waitFor(() => closed.mock.calls.length > 0, 5_000)
     expect(closed).toHaveBeenCalledTimes(1)
+    await transport.exited
     expect(exits).toHaveBeenCalledWith({ code: null, signal: "SIGKILL" })
     expect(errors.map((error) => error.message)).toContainEqual(
       expect.stringMatching(/server process .* killed by SIGKILL/)
     )
+    // onclose came at once; what is left of the group is ended behind it, without a close().
+    await waitFor(() => !processGroupAlive(pgid), 5_000)
     await expectAllGone(pgid)
     await expect(client.listTools()).rejects.toThrow()
     await transport.close()
