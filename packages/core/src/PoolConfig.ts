@@ -1,16 +1,96 @@
 /**
- * The settings of a pool: defaults, `MCP_POOL_*` environment variables (through effect
- * `Config`), validation with errors that name the field, the value and the rule, and precedence.
+ * The settings of a pool as an `effect/Schema`: defaults, `MCP_POOL_*` environment variables
+ * (through effect `Config`), one decoding for code, files and the environment, and precedence.
  *
  * @since 0.1.0
  */
+import * as Arr from "effect/Array"
 import * as Config from "effect/Config"
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
-import * as Predicate from "effect/Predicate"
 import * as Result from "effect/Result"
 import * as Schema from "effect/Schema"
+import * as SchemaGetter from "effect/SchemaGetter"
+import * as SchemaParser from "effect/SchemaParser"
+import * as Struct from "effect/Struct"
 import { MCPConfigError } from "./Errors.js"
+import { inSource, type Location, toConfigError } from "./internal/configIssue.js"
+
+/**
+ * The longest duration a setting may have, in seconds: Node's timers hold at most
+ * 2^31 - 1 ms (about 24.8 days), and a longer one would fire at once.
+ *
+ * @since 0.1.0
+ * @category constants
+ */
+export const maxDurationSeconds: number = Math.floor((2 ** 31 - 1) / 1000)
+
+const wholeNumber = (min: number) => {
+  const rule = `must be a whole number >= ${min}`
+  return Schema.Number.annotate({ message: rule }).check(
+    Schema.makeFilter((n: number) => Number.isInteger(n) && n >= min, { message: rule })
+  )
+}
+
+const seconds = (positive: boolean) => {
+  const rule = positive ? "must be a number of seconds > 0" : "must be a number of seconds >= 0"
+  return Schema.Number.annotate({ message: rule }).check(
+    Schema.makeFilter((n: number) => Number.isFinite(n) && (positive ? n > 0 : n >= 0), { message: rule }),
+    Schema.makeFilter((n: number) => n <= maxDurationSeconds, {
+      message: `must be at most ${maxDurationSeconds} seconds (about 24.8 days, the longest a timer can wait)`
+    })
+  )
+}
+
+const fallbackRule = `must be "fail" or "direct"`
+
+const fields = {
+  minConnections: wholeNumber(0),
+  maxConnections: wholeNumber(1),
+  maxIdleTime: seconds(true),
+  connectionTimeout: seconds(true),
+  healthCheckInterval: seconds(true),
+  retryAttempts: wholeNumber(0),
+  retryDelay: seconds(false),
+  circuitBreakerFailureThreshold: wholeNumber(1),
+  circuitBreakerRecoveryTimeout: seconds(true),
+  /** How long a borrower waits for a connection; defaults to `connectionTimeout`. */
+  acquireTimeout: seconds(true),
+  requestTimeout: seconds(true),
+  maxConcurrentRequestsPerConnection: wholeNumber(1),
+  /** `"direct"`: when the pool cannot serve, run the call on a one-off connection. */
+  fallback: Schema.Literals(["fail", "direct"]).annotate({ message: fallbackRule }),
+  /** A connection idle longer than this is pinged before it is lent (0: always). */
+  aliveBypassWindow: seconds(false),
+  /** Time between SIGTERM and SIGKILL when a stdio server's process group is ended. */
+  shutdownGracePeriod: seconds(false)
+}
+
+type Field = keyof typeof fields
+
+const fieldNames = Object.keys(fields) as ReadonlyArray<Field>
+
+const isField = (key: string): key is Field => Object.hasOwn(fields, key)
+
+/**
+ * The settings of one pool, every field checked: whole numbers where counts are meant,
+ * durations in seconds up to {@link maxDurationSeconds}, and `minConnections <= maxConnections`.
+ *
+ * @since 0.1.0
+ * @category schemas
+ */
+export const PoolConfigSchema = Schema.Struct(fields).check(
+  Schema.makeFilter((config: { readonly minConnections: number; readonly maxConnections: number }) =>
+    config.minConnections <= config.maxConnections
+      ? undefined
+      : {
+          path: ["minConnections"],
+          issue: `minConnections must not exceed maxConnections (${config.maxConnections})`
+        }
+  )
+)
+
+type PoolConfigType = typeof PoolConfigSchema.Type
 
 /**
  * The settings of one pool. Durations are in seconds.
@@ -18,27 +98,7 @@ import { MCPConfigError } from "./Errors.js"
  * @since 0.1.0
  * @category models
  */
-export interface PoolConfig {
-  readonly minConnections: number
-  readonly maxConnections: number
-  readonly maxIdleTime: number
-  readonly connectionTimeout: number
-  readonly healthCheckInterval: number
-  readonly retryAttempts: number
-  readonly retryDelay: number
-  readonly circuitBreakerFailureThreshold: number
-  readonly circuitBreakerRecoveryTimeout: number
-  /** How long a borrower waits for a connection; defaults to `connectionTimeout`. */
-  readonly acquireTimeout: number
-  readonly requestTimeout: number
-  readonly maxConcurrentRequestsPerConnection: number
-  /** `"direct"`: when the pool cannot serve, run the call on a one-off connection. */
-  readonly fallback: "fail" | "direct"
-  /** A connection idle longer than this is pinged before it is lent (0: always). */
-  readonly aliveBypassWindow: number
-  /** Time between SIGTERM and SIGKILL when a stdio server's process group is ended. */
-  readonly shutdownGracePeriod: number
-}
+export interface PoolConfig extends PoolConfigType {}
 
 /**
  * Some settings of a pool; what is missing comes from a lower layer.
@@ -48,29 +108,33 @@ export interface PoolConfig {
  */
 export type PoolConfigInput = { readonly [K in keyof PoolConfig]?: PoolConfig[K] | undefined }
 
+const withoutUndefined = (record: Readonly<Record<string, unknown>>): Record<string, unknown> =>
+  Object.fromEntries(Object.entries(record).filter(([, value]) => value !== undefined))
+
 /**
- * The pool settings as an `effect/Schema` struct (for docs and encoding).
+ * Some settings of a pool, as written in a `"pool"` block, the `defaults` option or
+ * `configureServerPool`: an object whose keys must be settings (a typo is an error, not
+ * ignored) and whose `undefined` values are dropped.
  *
  * @since 0.1.0
  * @category schemas
  */
-export const PoolConfigSchema = Schema.Struct({
-  minConnections: Schema.Number,
-  maxConnections: Schema.Number,
-  maxIdleTime: Schema.Number,
-  connectionTimeout: Schema.Number,
-  healthCheckInterval: Schema.Number,
-  retryAttempts: Schema.Number,
-  retryDelay: Schema.Number,
-  circuitBreakerFailureThreshold: Schema.Number,
-  circuitBreakerRecoveryTimeout: Schema.Number,
-  acquireTimeout: Schema.Number,
-  requestTimeout: Schema.Number,
-  maxConcurrentRequestsPerConnection: Schema.Number,
-  fallback: Schema.Literals(["fail", "direct"]),
-  aliveBypassWindow: Schema.Number,
-  shutdownGracePeriod: Schema.Number
-})
+export const PoolConfigInputSchema = Schema.Record(Schema.String, Schema.Unknown)
+  .annotate({ message: "must be an object of pool settings" })
+  .check(
+    Schema.makeFilter((record: Readonly<Record<string, unknown>>) => {
+      const unknown = Object.keys(record).find((key) => !isField(key))
+      return unknown === undefined
+        ? undefined
+        : { path: [unknown], issue: `is not a pool setting (known: ${fieldNames.join(", ")})` }
+    })
+  )
+  .pipe(
+    Schema.decodeTo(Schema.Struct(fields).mapFields(Struct.map(Schema.optionalKey)), {
+      decode: SchemaGetter.transform(withoutUndefined),
+      encode: SchemaGetter.passthrough()
+    })
+  )
 
 /**
  * The built-in defaults (`acquireTimeout` follows `connectionTimeout` unless set).
@@ -119,53 +183,6 @@ export const envVariables: Readonly<Record<keyof PoolConfig, string>> = {
   shutdownGracePeriod: "MCP_POOL_SHUTDOWN_GRACE_PERIOD"
 }
 
-type Rule =
-  | { readonly kind: "int"; readonly min: number }
-  | { readonly kind: "seconds"; readonly positive: boolean }
-  | { readonly kind: "fallback" }
-
-const rules: Readonly<Record<keyof PoolConfig, Rule>> = {
-  minConnections: { kind: "int", min: 0 },
-  maxConnections: { kind: "int", min: 1 },
-  maxIdleTime: { kind: "seconds", positive: true },
-  connectionTimeout: { kind: "seconds", positive: true },
-  healthCheckInterval: { kind: "seconds", positive: true },
-  retryAttempts: { kind: "int", min: 0 },
-  retryDelay: { kind: "seconds", positive: false },
-  circuitBreakerFailureThreshold: { kind: "int", min: 1 },
-  circuitBreakerRecoveryTimeout: { kind: "seconds", positive: true },
-  acquireTimeout: { kind: "seconds", positive: true },
-  requestTimeout: { kind: "seconds", positive: true },
-  maxConcurrentRequestsPerConnection: { kind: "int", min: 1 },
-  fallback: { kind: "fallback" },
-  aliveBypassWindow: { kind: "seconds", positive: false },
-  shutdownGracePeriod: { kind: "seconds", positive: false }
-}
-
-const fields = Object.keys(rules) as ReadonlyArray<keyof PoolConfig>
-
-const describeRule = (rule: Rule): string => {
-  switch (rule.kind) {
-    case "int":
-      return rule.min === 0 ? "must be a whole number >= 0" : `must be a whole number >= ${rule.min}`
-    case "seconds":
-      return rule.positive ? "must be a number of seconds > 0" : "must be a number of seconds >= 0"
-    case "fallback":
-      return `must be "fail" or "direct"`
-  }
-}
-
-const check = (rule: Rule, value: unknown): boolean => {
-  switch (rule.kind) {
-    case "int":
-      return typeof value === "number" && Number.isInteger(value) && value >= rule.min
-    case "seconds":
-      return typeof value === "number" && Number.isFinite(value) && (rule.positive ? value > 0 : value >= 0)
-    case "fallback":
-      return value === "fail" || value === "direct"
-  }
-}
-
 /**
  * Where a value came from, for error messages.
  *
@@ -178,36 +195,31 @@ export interface Context {
   readonly serverName?: string | undefined
 }
 
+const decode = <S extends Schema.ConstraintDecoder<unknown>>(
+  schema: S,
+  input: unknown,
+  location: Location,
+  written: unknown = input
+): Result.Result<S["Type"], MCPConfigError> =>
+  Result.mapError(SchemaParser.decodeUnknownResult(schema)(input), (issue) => toConfigError(issue, written, location))
+
+const inContext = (context: Context): Location =>
+  inSource({ source: context.source, root: context.path, serverName: context.serverName })
+
 /**
- * Checks settings given as an object (from JSON or code): unknown fields, types and the
- * rule of every field.
+ * Checks settings given as an object (from JSON or code) with {@link PoolConfigInputSchema}:
+ * unknown fields, types and the rule of every field; `undefined` values are dropped.
  *
  * @since 0.1.0
  * @category constructors
  */
-export const validateInput = (input: unknown, context: Context): Result.Result<PoolConfigInput, MCPConfigError> => {
-  const fail = (path: string, value: unknown, rule: string) =>
-    Result.fail(new MCPConfigError({ serverName: context.serverName, source: context.source, path, value, rule }))
-  if (!Predicate.isObject(input) || Array.isArray(input)) {
-    return fail(context.path, input, "must be an object of pool settings")
-  }
-  const out: Record<string, unknown> = {}
-  for (const [key, value] of Object.entries(input)) {
-    const path = context.path === "" ? key : `${context.path}.${key}`
-    if (!(key in rules)) {
-      return fail(path, value, `is not a pool setting (known: ${fields.join(", ")})`)
-    }
-    if (value === undefined) continue
-    const rule = rules[key as keyof PoolConfig]
-    if (!check(rule, value)) return fail(path, value, describeRule(rule))
-    out[key] = value
-  }
-  return Result.succeed(out as PoolConfigInput)
-}
+export const validateInput = (input: unknown, context: Context): Result.Result<PoolConfigInput, MCPConfigError> =>
+  decode(PoolConfigInputSchema, input, inContext(context))
 
 /**
  * Merges layers of settings (later ones win, `undefined` never overrides) over the
- * defaults, derives `acquireTimeout`, and checks `minConnections <= maxConnections`.
+ * defaults, derives `acquireTimeout`, and checks the result with {@link PoolConfigSchema}
+ * (every rule, and `minConnections <= maxConnections`).
  *
  * @since 0.1.0
  * @category constructors
@@ -217,67 +229,57 @@ export const resolve = (
   context: Context
 ): Result.Result<PoolConfig, MCPConfigError> => {
   const merged: Record<string, unknown> = { ...defaults }
+  // Only the known fields are read, so no key of a layer can reach the object's prototype.
   for (const layer of layers) {
-    for (const [key, value] of Object.entries(layer)) if (value !== undefined) merged[key] = value
+    for (const field of fieldNames) if (layer[field] !== undefined) merged[field] = layer[field]
   }
   merged["acquireTimeout"] ??= merged["connectionTimeout"]
-  const config = merged as unknown as PoolConfig
-  if (config.minConnections > config.maxConnections) {
-    return Result.fail(
-      new MCPConfigError({
-        serverName: context.serverName,
-        source: context.source,
-        path: `${context.path}.minConnections`,
-        value: config.minConnections,
-        rule: `minConnections must not exceed maxConnections (${config.maxConnections})`
-      })
-    )
-  }
-  return Result.succeed(config)
+  return decode(PoolConfigSchema, merged, inContext(context))
 }
 
-const envValue = (field: keyof PoolConfig) => {
-  const name = envVariables[field]
-  return Effect.map(Config.option(Config.String(name)), (value) => ({ field, name, value }))
+// An environment variable is text: a number (blanks around it ignored, a blank one is not a
+// number) or the fallback's word. Then it is decoded like any other value.
+const fromText = (field: Field, text: string): number | string =>
+  field === "fallback" ? text.trim() : text.trim() === "" ? Number.NaN : Number(text)
+
+const inEnvironment: Location = {
+  source: (path) => {
+    const field = path[0]
+    return typeof field === "string" && isField(field) ? `environment variable ${envVariables[field]}` : "environment"
+  },
+  path: () => "",
+  serverName: () => undefined
 }
+
+const readVariable = (field: Field) =>
+  Config.option(Config.String(envVariables[field])).pipe(
+    Effect.mapError(
+      (error) =>
+        new MCPConfigError({
+          serverName: undefined,
+          source: `environment variable ${envVariables[field]}`,
+          path: "",
+          rule: `cannot be read: ${error.message}`
+        })
+    ),
+    Effect.map(Option.map((text) => [field, text] as const))
+  )
 
 /**
  * Reads the `MCP_POOL_*` and `MCP_CIRCUIT_BREAKER_*` variables that are set, through effect
- * `Config` (so a `ConfigProvider` can supply them), and validates them.
+ * `Config` (so a `ConfigProvider` can supply them), and decodes them with
+ * {@link PoolConfigInputSchema}, as settings written in code or a file are.
  *
  * @since 0.1.0
  * @category constructors
  */
 export const fromEnv: Effect.Effect<PoolConfigInput, MCPConfigError> = Effect.gen(function* () {
-  const out: Record<string, unknown> = {}
-  for (const field of fields) {
-    const read = yield* Effect.result(envValue(field))
-    const name = envVariables[field]
-    if (Result.isFailure(read)) {
-      return yield* new MCPConfigError({
-        serverName: undefined,
-        source: `environment variable ${name}`,
-        path: "",
-        rule: String(read.failure)
-      })
-    }
-    const raw = read.success.value
-    if (Option.isNone(raw)) continue
-    const rule = rules[field]
-    const text = raw.value.trim()
-    const value = rule.kind === "fallback" ? text : text === "" ? Number.NaN : Number(text)
-    if (!check(rule, value)) {
-      return yield* new MCPConfigError({
-        serverName: undefined,
-        source: `environment variable ${name}`,
-        path: "",
-        value: raw.value,
-        rule: describeRule(rule)
-      })
-    }
-    out[field] = value
-  }
-  return out as PoolConfigInput
+  const read = yield* Effect.forEach(fieldNames, readVariable)
+  const written = Object.fromEntries(Arr.getSomes(read))
+  const input = Object.fromEntries(
+    Object.entries(written).map(([field, text]) => [field, fromText(field as Field, text)])
+  )
+  return yield* Effect.fromResult(decode(PoolConfigInputSchema, input, inEnvironment, written))
 })
 
 const snake = (key: string) => key.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`)
