@@ -6,17 +6,31 @@
  */
 import { readFile } from "node:fs/promises"
 import { resolve as resolvePath } from "node:path"
+import * as Config from "effect/Config"
 import * as Effect from "effect/Effect"
-import * as Jsonc from "jsonc-parser"
-import * as Predicate from "effect/Predicate"
+import * as Option from "effect/Option"
 import * as Result from "effect/Result"
+import * as SchemaParser from "effect/SchemaParser"
 import { MCPConfigError } from "./Errors.js"
+import { inSource, type Location, toConfigError } from "./internal/configIssue.js"
+import * as Jsonc from "./internal/jsonc.js"
+import { redactArgs, redactUrl as redactUrlText, redactValues } from "./internal/redact.js"
+import { makeScrub } from "./internal/scrub.js"
+import * as internal from "./internal/serverSchema.js"
 import * as PoolConfig from "./PoolConfig.js"
 
-interface ServerConfigBase {
-  readonly name: string
-  readonly pool: PoolConfig.PoolConfigInput
-}
+/**
+ * One configured server, as an `effect/Schema` (a union on `transport`). Decoding a file or
+ * entries goes through {@link load}, {@link loadFile}, {@link parse} or {@link fromEntries}.
+ *
+ * @since 0.1.0
+ * @category schemas
+ */
+export const ServerConfigSchema = internal.ServerConfig
+
+type StdioType = typeof internal.StdioServerConfig.Type
+type HttpType = typeof internal.HttpServerConfig.Type
+type SseType = typeof internal.SseServerConfig.Type
 
 /**
  * A server started as a child process, spoken to over stdin/stdout.
@@ -24,13 +38,7 @@ interface ServerConfigBase {
  * @since 0.1.0
  * @category models
  */
-export interface StdioServerConfig extends ServerConfigBase {
-  readonly transport: "stdio"
-  readonly command: string
-  readonly args: ReadonlyArray<string>
-  readonly env: Readonly<Record<string, string>>
-  readonly cwd?: string | undefined
-}
+export interface StdioServerConfig extends StdioType {}
 
 /**
  * A remote server over Streamable HTTP.
@@ -38,11 +46,7 @@ export interface StdioServerConfig extends ServerConfigBase {
  * @since 0.1.0
  * @category models
  */
-export interface HttpServerConfig extends ServerConfigBase {
-  readonly transport: "streamable-http"
-  readonly url: string
-  readonly headers: Readonly<Record<string, string>>
-}
+export interface HttpServerConfig extends HttpType {}
 
 /**
  * A remote server over the legacy HTTP+SSE transport.
@@ -50,11 +54,7 @@ export interface HttpServerConfig extends ServerConfigBase {
  * @since 0.1.0
  * @category models
  */
-export interface SseServerConfig extends ServerConfigBase {
-  readonly transport: "sse"
-  readonly url: string
-  readonly headers: Readonly<Record<string, string>>
-}
+export interface SseServerConfig extends SseType {}
 
 /**
  * One configured server.
@@ -75,14 +75,46 @@ export interface ParseOptions {
   readonly env: Readonly<Record<string, string | undefined>>
 }
 
-class Invalid {
-  constructor(readonly error: MCPConfigError) {}
+type Variables = typeof internal.Variables.Service
+
+/** Variables from a record; only its string values count (`env.toString` is not a variable). */
+const fromRecord = (env: Readonly<Record<string, string | undefined>>): Variables => ({
+  lookup: (name) => {
+    const value: unknown = env[name]
+    return Effect.succeed(typeof value === "string" && value !== "" ? value : undefined)
+  }
+})
+
+/** Variables through effect `Config`, so that the current `ConfigProvider` answers. */
+const fromConfig: Variables = {
+  lookup: (name) =>
+    Config.option(Config.String(name)).pipe(
+      Effect.map((value) => Option.getOrUndefined(Option.filter(value, (text) => text !== ""))),
+      Effect.mapError((error) => `environment variable ${name} cannot be read: ${error.message}`)
+    )
 }
 
-const variable = /\$\{(?:env:)?([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}/g
+const inFile = (source: string): Location => inSource({ source, root: "", serverAt: 1, showRoot: false })
+const inEntries = (source: string): Location => inSource({ source, root: "servers", serverAt: 0 })
+
+const decode = (
+  schema: typeof internal.File | typeof internal.Servers,
+  input: unknown,
+  location: Location,
+  variables: Variables
+): Effect.Effect<ReadonlyArray<ServerConfig>, MCPConfigError> =>
+  SchemaParser.decodeUnknownEffect(schema)(input).pipe(
+    Effect.mapError((issue) => toConfigError(issue, input, location)),
+    Effect.provideService(internal.Variables, variables)
+  )
+
+/** Runs a decoding that needs nothing asynchronous; a defect is thrown, not hidden. */
+const runSync = <A>(effect: Effect.Effect<A, MCPConfigError>): Result.Result<A, MCPConfigError> =>
+  Effect.runSync(Effect.result(effect))
 
 /**
- * Parses a whole file's JSON: `{"mcpServers": {...}}` or VS Code's `{"servers": {...}}`.
+ * Parses a whole file's JSON: `{"mcpServers": {...}}` or VS Code's `{"servers": {...}}`,
+ * expanding `${VAR}` from `options.env`.
  *
  * @since 0.1.0
  * @category constructors
@@ -90,28 +122,12 @@ const variable = /\$\{(?:env:)?([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}/g
 export const parse = (
   json: unknown,
   options: ParseOptions
-): Result.Result<ReadonlyArray<ServerConfig>, MCPConfigError> => {
-  if (!Predicate.isObject(json) || Array.isArray(json)) {
-    return Result.fail(
-      new MCPConfigError({ serverName: undefined, source: options.source, path: "", rule: "must be a JSON object" })
-    )
-  }
-  const key = "mcpServers" in json ? "mcpServers" : "servers" in json ? "servers" : undefined
-  if (key === undefined) {
-    return Result.fail(
-      new MCPConfigError({
-        serverName: undefined,
-        source: options.source,
-        path: "",
-        rule: `must have a "mcpServers" (or VS Code "servers") object`
-      })
-    )
-  }
-  return entries(json[key], key, options)
-}
+): Result.Result<ReadonlyArray<ServerConfig>, MCPConfigError> =>
+  runSync(decode(internal.File, json, inFile(options.source), fromRecord(options.env)))
 
 /**
- * Parses server entries given in code (`createMcpConnectionManager({ servers })`).
+ * Parses server entries given in code (`createMcpConnectionManager({ servers })`),
+ * expanding `${VAR}` from `options.env`.
  *
  * @since 0.1.0
  * @category constructors
@@ -119,141 +135,11 @@ export const parse = (
 export const fromEntries = (
   servers: Readonly<Record<string, unknown>>,
   options: ParseOptions
-): Result.Result<ReadonlyArray<ServerConfig>, MCPConfigError> => entries(servers, "servers", options)
+): Result.Result<ReadonlyArray<ServerConfig>, MCPConfigError> =>
+  runSync(decode(internal.Servers, servers, inEntries(options.source), fromRecord(options.env)))
 
-const entries = (
-  value: unknown,
-  path: string,
-  options: ParseOptions
-): Result.Result<ReadonlyArray<ServerConfig>, MCPConfigError> => {
-  if (!Predicate.isObject(value) || Array.isArray(value)) {
-    return Result.fail(
-      new MCPConfigError({
-        serverName: undefined,
-        source: options.source,
-        path,
-        value,
-        rule: "must be an object of servers"
-      })
-    )
-  }
-  try {
-    return Result.succeed(
-      Object.entries(value).map(([name, entry]) => parseServer(name, entry, `${path}.${name}`, options))
-    )
-  } catch (error) {
-    if (error instanceof Invalid) return Result.fail(error.error)
-    throw error
-  }
-}
-
-// Keys other tools put on a server entry ("disabled", "alwaysAllow", "timeout",
-// "description", ...) are ignored, so one file can serve them and us.
-const parseServer = (name: string, entry: unknown, path: string, options: ParseOptions): ServerConfig => {
-  const invalid = (at: string, value: unknown, rule: string): never => {
-    throw new Invalid(new MCPConfigError({ serverName: name, source: options.source, path: at, value, rule }))
-  }
-  if (name.trim() === "") invalid(path, name, "a server name must not be empty")
-  if (!Predicate.isObject(entry) || Array.isArray(entry)) return invalid(path, entry, "must be an object")
-  const record = entry as Record<string, unknown>
-  const expand = (value: string, at: string): string =>
-    value.replace(variable, (_, variableName: string, fallback: string | undefined) => {
-      const found = options.env[variableName]
-      if (found !== undefined && found !== "") return found
-      if (fallback !== undefined) return fallback
-      return invalid(at, value, `environment variable ${variableName} is not set`)
-    })
-  const string = (key: string, required: boolean): string | undefined => {
-    const value = record[key]
-    if (value === undefined && !required) return undefined
-    if (typeof value !== "string" || value.trim() === "")
-      return invalid(`${path}.${key}`, value, "must be a non-empty string")
-    return expand(value, `${path}.${key}`)
-  }
-  const strings = (key: string): Record<string, string> => {
-    const value = record[key]
-    if (value === undefined) return {}
-    if (!Predicate.isObject(value) || Array.isArray(value))
-      return invalid(`${path}.${key}`, value, "must be an object of strings")
-    return Object.fromEntries(
-      Object.entries(value).map(([k, v]) => {
-        if (typeof v !== "string") return invalid(`${path}.${key}.${k}`, v, "must be a string")
-        return [k, expand(v, `${path}.${key}.${k}`)]
-      })
-    )
-  }
-  const poolChecked = (): PoolConfig.PoolConfigInput => {
-    if (record["pool"] === undefined) return {}
-    const checked = PoolConfig.validateInput(record["pool"], {
-      source: options.source,
-      path: `${path}.pool`,
-      serverName: name
-    })
-    if (Result.isFailure(checked)) throw new Invalid(checked.failure)
-    return checked.success
-  }
-  const type = record["type"]
-  if (type !== undefined && typeof type !== "string")
-    invalid(`${path}.type`, type, `must be "stdio", "http", "streamable-http" or "sse"`)
-  if (type === "stdio" || (type === undefined && record["command"] !== undefined)) {
-    const args = record["args"] ?? []
-    if (!Array.isArray(args)) invalid(`${path}.args`, args, "must be an array of strings")
-    const argList = (args as ReadonlyArray<unknown>).map((arg, i) =>
-      typeof arg === "string"
-        ? expand(arg, `${path}.args[${i}]`)
-        : invalid(`${path}.args[${i}]`, arg, "must be a string")
-    )
-    return {
-      name,
-      transport: "stdio",
-      command: string("command", true) ?? "",
-      args: argList,
-      env: strings("env"),
-      cwd: string("cwd", false),
-      pool: poolChecked()
-    }
-  }
-  if (type === undefined || type === "http" || type === "streamable-http" || type === "sse") {
-    if (record["url"] === undefined) invalid(path, entry, `needs a "command" (stdio) or a "url" (http, sse)`)
-    const url = string("url", true) ?? ""
-    let parsed: URL | undefined
-    try {
-      parsed = new URL(url)
-    } catch {
-      parsed = undefined
-    }
-    if (parsed === undefined || (parsed.protocol !== "http:" && parsed.protocol !== "https:")) {
-      invalid(`${path}.url`, redactUrl(url), "must be an http:// or https:// URL")
-    }
-    return {
-      name,
-      transport: type === "sse" ? "sse" : "streamable-http",
-      url,
-      headers: strings("headers"),
-      pool: poolChecked()
-    }
-  }
-  return invalid(`${path}.type`, type, `must be "stdio", "http", "streamable-http" or "sse"`)
-}
-
-const lineColumn = (text: string, offset: number): string => {
-  const before = text.slice(0, offset)
-  return `line ${before.split("\n").length}, column ${offset - before.lastIndexOf("\n")}`
-}
-
-/**
- * Reads and parses a config file (comments and trailing commas allowed). A missing or unreadable file, and a JSON syntax error
- * (with its line and column), are `MCPConfigError`s naming the file.
- *
- * @since 0.1.0
- * @category constructors
- */
-export const loadFile = (
-  path: string,
-  env: Readonly<Record<string, string | undefined>> = process.env
-): Effect.Effect<ReadonlyArray<ServerConfig>, MCPConfigError> => {
-  const source = resolvePath(path)
-  return Effect.tryPromise({
+const readJson = (source: string): Effect.Effect<unknown, MCPConfigError> =>
+  Effect.tryPromise({
     try: () => readFile(source, "utf8"),
     catch: (cause) =>
       new MCPConfigError({
@@ -263,23 +149,92 @@ export const loadFile = (
         rule: `cannot read the MCP config file: ${cause instanceof Error ? cause.message : String(cause)}`
       })
   }).pipe(
-    Effect.flatMap((text) => {
-      // JSON with comments and trailing commas, as VS Code writes its mcp.json.
-      const errors: Array<Jsonc.ParseError> = []
-      const json: unknown = Jsonc.parse(text, errors, { allowTrailingComma: true })
-      const first = errors[0]
-      if (first !== undefined) {
-        return Effect.fail(
-          new MCPConfigError({
-            serverName: undefined,
-            source,
-            path: "",
-            rule: `invalid JSON at ${lineColumn(text, first.offset)}: ${Jsonc.printParseErrorCode(first.error)}`
-          })
+    Effect.flatMap((text) =>
+      Effect.fromResult(
+        Result.mapError(
+          Jsonc.parse(text),
+          (rule) => new MCPConfigError({ serverName: undefined, source, path: "", rule })
         )
-      }
-      return Effect.fromResult(parse(json, { source, env }))
-    })
+      )
+    )
+  )
+
+/**
+ * Reads and parses a config file (comments and trailing commas allowed). A missing or
+ * unreadable file, and a JSON syntax error (with its line and column), are `MCPConfigError`s
+ * naming the file. `${VAR}` expands from `env` when given, else through effect `Config`
+ * (the current `ConfigProvider`, which reads `process.env` unless replaced).
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const loadFile = (
+  path: string,
+  env?: Readonly<Record<string, string | undefined>>
+): Effect.Effect<ReadonlyArray<ServerConfig>, MCPConfigError> => {
+  const source = resolvePath(path)
+  return Effect.flatMap(readJson(source), (json) =>
+    decode(internal.File, json, inFile(source), env === undefined ? fromConfig : fromRecord(env))
+  )
+}
+
+/**
+ * Where {@link load} finds the servers: entries in the `.mcp.json` shape given in code, or
+ * a file.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface LoadOptions {
+  readonly servers?: Readonly<Record<string, unknown>> | undefined
+  readonly configPath?: string | undefined
+}
+
+const configPathFromEnv: Effect.Effect<string, MCPConfigError> = Config.option(Config.String("MCP_CONFIG_PATH")).pipe(
+  Effect.mapError(
+    (error) =>
+      new MCPConfigError({
+        serverName: undefined,
+        source: "environment variable MCP_CONFIG_PATH",
+        path: "",
+        rule: `cannot be read: ${error.message}`
+      })
+  ),
+  Effect.map((value) =>
+    Option.getOrElse(
+      Option.filter(value, (path) => path !== ""),
+      () => resolvePath(".mcp.json")
+    )
+  )
+)
+
+/**
+ * Loads the servers, reading the environment only through effect `Config` (so that a
+ * `ConfigProvider` decides what `${VAR}` and `MCP_CONFIG_PATH` are): `servers` when given
+ * (source `options.servers`), else the file `configPath`, else the file named by
+ * `MCP_CONFIG_PATH`, else `./.mcp.json`.
+ *
+ * @example
+ * ```ts
+ * import * as ServerConfig from "@mcp-pool/core/ServerConfig"
+ * import * as ConfigProvider from "effect/ConfigProvider"
+ * import * as Effect from "effect/Effect"
+ *
+ * const servers = ServerConfig.load({
+ *   servers: { search: { type: "http", url: "https://search.example.com/mcp", headers: { Authorization: "Bearer ${TOKEN}" } } }
+ * }).pipe(Effect.provide(ConfigProvider.layer(ConfigProvider.fromEnv({ env: { TOKEN: "t0ken" } }))))
+ * ```
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const load = (options: LoadOptions = {}): Effect.Effect<ReadonlyArray<ServerConfig>, MCPConfigError> => {
+  if (options.servers !== undefined) {
+    return decode(internal.Servers, options.servers, inEntries("options.servers"), fromConfig)
+  }
+  const configPath = options.configPath
+  return Effect.flatMap(configPath === undefined ? configPathFromEnv : Effect.succeed(configPath), (path) =>
+    loadFile(path)
   )
 }
 
@@ -291,7 +246,7 @@ export const loadFile = (
  */
 export const defaultConfigPath = (env: Readonly<Record<string, string | undefined>>, cwd: string): string => {
   const fromEnv = env["MCP_CONFIG_PATH"]
-  return fromEnv !== undefined && fromEnv !== "" ? fromEnv : resolvePath(cwd, ".mcp.json")
+  return typeof fromEnv === "string" && fromEnv !== "" ? fromEnv : resolvePath(cwd, ".mcp.json")
 }
 
 /**
@@ -302,38 +257,13 @@ export const defaultConfigPath = (env: Readonly<Record<string, string | undefine
  */
 export const describeTransport = (server: ServerConfig): ServerConfig["transport"] => server.transport
 
-const REDACTED = "[REDACTED]"
-const secretFlag = /^--?(?:[a-z0-9-]*(?:token|key|secret|password|passwd|auth|credential)[a-z0-9-]*)$/i
-const secretAssignment = /^(--?[a-z0-9-]*(?:token|key|secret|password|passwd|auth|credential)[a-z0-9-]*=)(.+)$/i
-
 /**
  * A URL with its user, password and every query value replaced.
  *
  * @since 0.1.0
  * @category getters
  */
-export const redactUrl = (url: string): string => {
-  try {
-    const parsed = new URL(url)
-    if (parsed.username !== "") parsed.username = REDACTED
-    if (parsed.password !== "") parsed.password = REDACTED
-    for (const key of Array.from(parsed.searchParams.keys())) parsed.searchParams.set(key, REDACTED)
-    return parsed.toString().replaceAll(encodeURIComponent(REDACTED), REDACTED)
-  } catch {
-    return REDACTED
-  }
-}
-
-const redactArgs = (args: ReadonlyArray<string>): Array<string> =>
-  args.map((arg, i) => {
-    const assignment = secretAssignment.exec(arg)
-    if (assignment !== null) return `${assignment[1]}${REDACTED}`
-    const previous = args[i - 1]
-    return previous !== undefined && secretFlag.test(previous) ? REDACTED : arg
-  })
-
-const redactValues = (record: Readonly<Record<string, string>>): Record<string, string> =>
-  Object.fromEntries(Object.keys(record).map((key) => [key, REDACTED]))
+export const redactUrl = (url: string): string => redactUrlText(url)
 
 /**
  * A server's configuration with no secret in it: env and header values, URL credentials and
@@ -362,43 +292,67 @@ export const redact = (server: ServerConfig): Record<string, unknown> =>
         pool: PoolConfig.toSnakeCase(server.pool)
       }
 
+const decodeComponent = (text: string): string => {
+  try {
+    return decodeURIComponent(text)
+  } catch {
+    // Not valid percent-encoding: the text is the value itself.
+    return text
+  }
+}
+
+/** The `Authorization` header that credentials in a URL stand for, if it has any. */
+const basicAuthorization = (url: URL): string | undefined =>
+  url.username === "" && url.password === ""
+    ? undefined
+    : `Basic ${Buffer.from(`${decodeComponent(url.username)}:${decodeComponent(url.password)}`).toString("base64")}`
+
+/** A header value, its credentials after the scheme, and what a `Basic` header encodes. */
+function* headerSecrets(value: string): Generator<string> {
+  yield value
+  const parts = /^(\S+)\s+(\S+)$/.exec(value.trim())
+  if (parts === null) return
+  const [, scheme = "", credentials = ""] = parts
+  yield credentials
+  if (scheme.toLowerCase() !== "basic") return
+  const decoded = Buffer.from(credentials, "base64").toString("utf8")
+  yield decoded
+  yield decoded.slice(decoded.indexOf(":") + 1)
+}
+
+function* secretsOf(server: ServerConfig): Generator<string> {
+  if (server.transport === "stdio") {
+    yield* Object.values(server.env)
+    return
+  }
+  for (const value of Object.values(server.headers)) yield* headerSecrets(value)
+  const url = URL.parse(server.url)
+  if (url === null) return
+  yield decodeComponent(url.password)
+  yield decodeComponent(url.username)
+  yield* url.searchParams.values()
+  const authorization = basicAuthorization(url)
+  if (authorization !== undefined) yield* headerSecrets(authorization)
+}
+
 /**
- * A function that replaces every secret of a server's configuration (env and header values,
- * the URL's credentials and query values, in plain and percent-encoded form) found in a
- * text: for error messages and logs that quote what a library or a server said.
+ * A function that replaces every secret of a server's configuration found in a text: env
+ * and header values (and the credentials after a header's scheme), the URL's credentials and
+ * query values, and the `Authorization: Basic` header derived from them, in plain,
+ * percent-encoded, form-encoded and JSON-escaped form. For error messages and logs that
+ * quote what a library or a server said.
  *
  * @since 0.1.0
  * @category getters
  */
 export const scrubber = (server: ServerConfig): ((text: string) => string) => {
-  const secrets = new Set<string>()
-  const add = (value: string) => {
-    // Very short values would blank out ordinary words; they are not credentials anyway.
-    if (value.length < 4) return
-    secrets.add(value)
-    secrets.add(encodeURIComponent(value))
+  const replacements: Array<readonly [string, string]> = []
+  if (server.transport !== "stdio") {
+    replacements.push([server.url, redactUrl(server.url)])
+    const href = URL.parse(server.url)?.href
+    if (href !== undefined && href !== server.url) replacements.push([href, redactUrl(href)])
   }
-  let url: { readonly raw: string; readonly redacted: string } | undefined
-  if (server.transport === "stdio") {
-    for (const value of Object.values(server.env)) add(value)
-  } else {
-    for (const value of Object.values(server.headers)) add(value)
-    const parsed = URL.parse(server.url)
-    if (parsed !== null) {
-      add(decodeURIComponent(parsed.password))
-      add(decodeURIComponent(parsed.username))
-      for (const value of parsed.searchParams.values()) add(value)
-      url = { raw: server.url, redacted: redactUrl(server.url) }
-    }
-  }
-  if (secrets.size === 0) return (text) => text
-  // Longest first, so that a secret containing another is replaced whole.
-  const ordered = Array.from(secrets).toSorted((a, b) => b.length - a.length)
-  return (text) => {
-    let out = url === undefined ? text : text.replaceAll(url.raw, url.redacted)
-    for (const secret of ordered) if (out.includes(secret)) out = out.replaceAll(secret, REDACTED)
-    return out
-  }
+  return makeScrub(secretsOf(server), replacements)
 }
 
 /**
@@ -414,12 +368,10 @@ export const connectionTarget = (
 ): { readonly url: URL; readonly headers: Record<string, string> } => {
   const parsed = new URL(url)
   const out: Record<string, string> = { ...headers }
-  if (parsed.username !== "" || parsed.password !== "") {
+  const authorization = basicAuthorization(parsed)
+  if (authorization !== undefined) {
     const hasAuthorization = Object.keys(out).some((key) => key.toLowerCase() === "authorization")
-    if (!hasAuthorization) {
-      const credentials = `${decodeURIComponent(parsed.username)}:${decodeURIComponent(parsed.password)}`
-      out["Authorization"] = `Basic ${Buffer.from(credentials).toString("base64")}`
-    }
+    if (!hasAuthorization) out["Authorization"] = authorization
     parsed.username = ""
     parsed.password = ""
   }
