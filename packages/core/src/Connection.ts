@@ -13,6 +13,7 @@ import * as Effect from "effect/Effect"
 import type * as Scope from "effect/Scope"
 import { MCPConnectionError } from "./Errors.js"
 import { describeCause, tagSendFailures } from "./internal/classify.js"
+import { scrubCause } from "./internal/scrub.js"
 import { ProcessGroupStdioTransport } from "./internal/stdioTransport.js"
 import { clientInfo } from "./internal/version.js"
 import { connectionTarget, type ServerConfig, scrubber } from "./ServerConfig.js"
@@ -95,8 +96,14 @@ export const make = (options: MakeOptions): Effect.Effect<Connection, MCPConnect
         )
       )
     }
+    // What the SDK or fetch threw may quote a secret: the error keeps a scrubbed copy of it.
     const failure = (reason: string, cause?: unknown) =>
-      new MCPConnectionError({ serverName: server.name, reason: scrub(reason), requestSent: false, cause })
+      new MCPConnectionError({
+        serverName: server.name,
+        reason: scrub(reason),
+        requestSent: false,
+        cause: cause === undefined ? undefined : scrubCause(cause, scrub)
+      })
 
     return Effect.acquireRelease(
       Effect.sync(() => {

@@ -7,6 +7,7 @@ import type { Transport } from "@modelcontextprotocol/sdk/shared/transport.js"
 import { ErrorCode, McpError } from "@modelcontextprotocol/sdk/types.js"
 import * as Predicate from "effect/Predicate"
 import { MCPConnectionError, MCPRequestError, MCPTimeout } from "../Errors.js"
+import { type Scrub, scrubCause, scrubData } from "./scrub.js"
 import { SendFailed } from "./stdioTransport.js"
 
 export { SendFailed }
@@ -51,6 +52,18 @@ export type Classified =
 const mcpPrefix = /^MCP error -?\d+: /
 
 /**
+ * Whether a transport's send failed because the server no longer knows the session: Streamable
+ * HTTP's 404, or the legacy SSE transport's 404 to a POST to its messages endpoint (the SDK
+ * throws a plain `Error` for it). The server did not run the request.
+ */
+const sessionGone = (cause: unknown, transport: "stdio" | "streamable-http" | "sse"): boolean =>
+  transport === "sse"
+    ? cause instanceof Error && sseSessionGone.test(cause.message)
+    : cause instanceof StreamableHTTPError && cause.code === 404
+
+const sseSessionGone = /^Error POSTing to endpoint \(HTTP 404\)/
+
+/**
  * The limit of a timeout the SDK raised itself: `timeout` (no answer in time) or
  * `maxTotalTimeout` (progress kept resetting it past its cap). A server's own error with the
  * same code carries neither, and stays a request error.
@@ -71,18 +84,19 @@ export const classify = (
     readonly method: string
     readonly transport: "stdio" | "streamable-http" | "sse"
     /** Removes the server's secrets from a text (see `ServerConfig.scrubber`). */
-    readonly scrub: (text: string) => string
+    readonly scrub: Scrub
   }
 ): Classified => {
   const { serverName, method, scrub } = context
+  // What the SDK, fetch or the server said may quote a secret: the errors keep scrubbed copies.
   const connection = (reason: string, requestSent: boolean, dead: boolean): Classified => ({
     _tag: "Connection",
-    error: new MCPConnectionError({ serverName, reason: scrub(reason), requestSent, cause }),
+    error: new MCPConnectionError({ serverName, reason: scrub(reason), requestSent, cause: scrubCause(cause, scrub) }),
     dead
   })
   if (cause instanceof SendFailed) {
     const inner = cause.cause
-    if (inner instanceof StreamableHTTPError && inner.code === 404) {
+    if (sessionGone(inner, context.transport)) {
       return connection("the server no longer knows this session (HTTP 404)", false, true)
     }
     const code = networkCode(inner)
@@ -110,7 +124,7 @@ export const classify = (
         method,
         code: cause.code,
         reason: scrub(cause.message.replace(mcpPrefix, "")),
-        data: cause.data
+        data: scrubData(cause.data, scrub)
       })
     }
   }
@@ -124,7 +138,7 @@ export const classify = (
         serverName,
         method,
         code: ErrorCode.InternalError,
-        reason: `the server's answer does not match the MCP schema: ${cause.message}`
+        reason: scrub(`the server's answer does not match the MCP schema: ${cause.message}`)
       })
     }
   }
