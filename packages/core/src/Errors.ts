@@ -12,7 +12,9 @@ import * as Predicate from "effect/Predicate"
  * process exited.
  *
  * `requestSent` tells whether the failed request may have reached the server: when it is
- * `false` the call is safe to retry, when `true` the server may have executed it.
+ * `false` the call is safe to retry, when `true` the server may have executed it. `cause`
+ * is a copy of what was thrown (name, message, code, stack, cause chain) with the server's
+ * secrets replaced by `[REDACTED]`.
  *
  * @since 0.1.0
  * @category errors
@@ -99,7 +101,9 @@ export class MCPTimeout extends Data.TaggedError("MCPTimeout")<{
 }
 
 /**
- * The server answered the request with a JSON-RPC error. The connection is fine.
+ * The server answered the request with a JSON-RPC error. The connection is fine. The
+ * server's secrets (env and header values, URL credentials) are replaced by `[REDACTED]` in
+ * `reason` and, deeply, in `data`.
  *
  * @since 0.1.0
  * @category errors
@@ -119,7 +123,10 @@ export class MCPRequestError extends Data.TaggedError("MCPRequestError")<{
 /**
  * A configuration value, file or environment variable is invalid. `source` names where
  * it came from (a file, an environment variable, or `configureServerPool`), `path` the
- * field, `value` the offending value and `rule` what it must satisfy.
+ * field, `value` the offending value as written and `rule` what it must satisfy.
+ *
+ * `value` never holds a secret: env and header values, URL credentials and query values,
+ * and secret-looking arguments in it are `[REDACTED]`, in the field as in the message.
  *
  * `serverName` is set when the error is about one server, and undefined for the
  * defaults or a file that could not be read at all.
@@ -219,13 +226,7 @@ export class MCPInvalidQuery extends Data.TaggedError("MCPInvalidQuery")<{
  * @category errors
  */
 export type MCPCallError =
-  | MCPConnectionError
-  | MCPPoolExhausted
-  | MCPCircuitOpen
-  | MCPTimeout
-  | MCPRequestError
-  | MCPManagerClosed
-  | MCPAborted
+  MCPConnectionError | MCPPoolExhausted | MCPCircuitOpen | MCPTimeout | MCPRequestError | MCPManagerClosed | MCPAborted
 
 /**
  * Every error of this module.
