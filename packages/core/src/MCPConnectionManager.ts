@@ -10,14 +10,20 @@ import * as Config from "effect/Config"
 import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
-import * as Fiber from "effect/Fiber"
+import * as FiberMap from "effect/FiberMap"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import * as Result from "effect/Result"
 import * as Scope from "effect/Scope"
 import * as Alerts from "./Alerts.js"
 import type { Connection } from "./Connection.js"
-import { MCPConfigError, type MCPConnectionError, type MCPPoolExhausted, MCPServerNotFound } from "./Errors.js"
+import {
+  MCPConfigError,
+  type MCPConnectionError,
+  MCPManagerClosed,
+  type MCPPoolExhausted,
+  MCPServerNotFound
+} from "./Errors.js"
 import * as MCPConnectionPool from "./MCPConnectionPool.js"
 import * as MCPHealthMonitor from "./MCPHealthMonitor.js"
 import * as Metrics from "./Metrics.js"
@@ -63,7 +69,16 @@ export interface ServerInfo {
 }
 
 /**
- * The manager's operations.
+ * The errors of finding a server's pool: not configured, or the manager is closed.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type LookupError = MCPServerNotFound | MCPManagerClosed
+
+/**
+ * The manager's operations. After the manager closed, every operation that returns an
+ * `Effect` fails with `MCPManagerClosed` and nothing starts again.
  *
  * @since 0.1.0
  * @category models
@@ -72,13 +87,13 @@ export interface Service {
   /** The configured servers. */
   readonly servers: () => ReadonlyArray<ServerInfo>
   /** The pool of a server. */
-  readonly pool: (name: string) => Effect.Effect<MCPConnectionPool.MCPConnectionPool, MCPServerNotFound>
+  readonly pool: (name: string) => Effect.Effect<MCPConnectionPool.MCPConnectionPool, LookupError>
   /** Every pool, in configuration order. */
   readonly pools: () => ReadonlyArray<MCPConnectionPool.MCPConnectionPool>
-  /** The pool serving a server now, read without an effect; `undefined` for an unknown name. */
+  /** The pool serving a server now, read without an effect; `undefined` for an unknown name or a closed manager. */
   readonly currentPool: (name: string) => MCPConnectionPool.MCPConnectionPool | undefined
   /** A `Client` look-alike whose every call borrows a connection of the server's pool. */
-  readonly getMcpTools: (name: string) => Effect.Effect<PooledMCPTools.PooledMCPTools, MCPServerNotFound>
+  readonly getMcpTools: (name: string) => Effect.Effect<PooledMCPTools.PooledMCPTools, LookupError>
   /**
    * Pins one connection for the whole of `f`, for stateful sessions (several calls that
    * must reach the same server process or HTTP session).
@@ -86,19 +101,20 @@ export interface Service {
   readonly withConnection: <A, E, R>(
     name: string,
     f: (client: Client, connection: Connection) => Effect.Effect<A, E, R>
-  ) => Effect.Effect<A, E | MCPServerNotFound | MCPConnectionError | MCPPoolExhausted, R>
+  ) => Effect.Effect<A, E | LookupError | MCPConnectionError | MCPPoolExhausted, R>
   /** Pins one connection until the scope closes. */
   readonly lease: (
     name: string
-  ) => Effect.Effect<Connection, MCPServerNotFound | MCPConnectionError | MCPPoolExhausted, Scope.Scope>
+  ) => Effect.Effect<Connection, LookupError | MCPConnectionError | MCPPoolExhausted, Scope.Scope>
   /**
-   * Changes a server's pool settings (the highest precedence). The pool is rebuilt with the
-   * new settings; the old one finishes the calls it is serving, then closes.
+   * Changes a server's pool settings (the highest precedence). New calls go to a new pool with
+   * the new settings at once; the old one finishes the calls in flight (each up to its own
+   * timeout), then closes.
    */
   readonly configureServerPool: (
     name: string,
     config: PoolConfig.PoolConfigInput
-  ) => Effect.Effect<void, MCPConfigError | MCPServerNotFound>
+  ) => Effect.Effect<void, MCPConfigError | LookupError>
   /** A snapshot of every pool. */
   readonly stats: () => ReadonlyArray<MCPConnectionPool.Snapshot>
   /** The defaults every pool starts from (built-in < environment < `defaults` option). */
@@ -106,17 +122,19 @@ export interface Service {
   /** The configuration, with every secret (env values, header values, URL credentials) redacted. */
   readonly config: () => RedactedConfig
   /** Every pool's status and the overall status (the body of `/status`). */
-  readonly status: Effect.Effect<Metrics.StatusReport>
+  readonly status: Effect.Effect<Metrics.StatusReport, MCPManagerClosed>
   /** The manager's alerts: history, live stream, subscriptions. */
   readonly alerts: Alerts.Alerts
   /** Runs one health check of a server's pool now (the body of `POST /pools/{name}/health-check`). */
-  readonly healthCheck: (name: string) => Effect.Effect<MCPHealthMonitor.HealthCheckResult, MCPServerNotFound>
+  readonly healthCheck: (name: string) => Effect.Effect<MCPHealthMonitor.HealthCheckResult, LookupError>
   /** Starts the health monitor of every pool (idempotent). */
-  readonly startMonitoring: Effect.Effect<void>
+  readonly startMonitoring: Effect.Effect<void, MCPManagerClosed>
   /** Stops the health monitors; the pools keep serving. */
   readonly stopMonitoring: Effect.Effect<void>
   /** Whether the health monitors run. */
   readonly isMonitoring: () => boolean
+  /** Whether the manager has closed (its scope closed): every operation is refused. */
+  readonly isClosed: () => boolean
 }
 
 /**
@@ -187,32 +205,9 @@ const loadServers = (
   return ServerConfig.loadFile(options.configPath ?? ServerConfig.defaultConfigPath(env, process.cwd()), env)
 }
 
-const startPool = (server: ServerConfig.ServerConfig, config: PoolConfig.PoolConfig, alerts: Alerts.Alerts) =>
+/** Every server's settings, validated before anything starts, and the resolver for later changes. */
+const resolveConfigs = (options: ManagerOptions, servers: ReadonlyArray<ServerConfig.ServerConfig>) =>
   Effect.gen(function* () {
-    const scope = yield* Scope.make()
-    const pool = yield* MCPConnectionPool.make({ server, config, alerts }).pipe(Scope.provide(scope))
-    return { pool, scope }
-  })
-
-interface Entry {
-  readonly server: ServerConfig.ServerConfig
-  overrides: PoolConfig.PoolConfigInput
-  pool: MCPConnectionPool.MCPConnectionPool
-  scope: Scope.Closeable
-  monitor: Fiber.Fiber<never> | undefined
-}
-
-/**
- * Builds the manager: reads the configuration, validates every pool's settings (failing
- * with `MCPConfigError` before anything starts), opens the pools in parallel, and
- * registers their shutdown (in parallel) with the current scope.
- *
- * @since 0.1.0
- * @category constructors
- */
-export const make = (options: ManagerOptions = {}): Effect.Effect<Service, MCPConfigError, Scope.Scope> =>
-  Effect.gen(function* () {
-    const servers = yield* loadServers(options)
     const fromEnv = yield* PoolConfig.fromEnv
     const defaultsInput =
       options.defaults === undefined
@@ -229,86 +224,116 @@ export const make = (options: ManagerOptions = {}): Effect.Effect<Service, MCPCo
           serverName: server.name
         })
       )
-    // Validate every server before starting any, so a bad entry starts nothing.
     const configs = yield* Effect.forEach(servers, (server) => resolveFor(server, {}))
+    return { defaults, configs, resolveFor }
+  })
+
+const closedError = (operation: string, name = "") => new MCPManagerClosed({ serverName: name, operation })
+
+interface Entry {
+  readonly server: ServerConfig.ServerConfig
+  overrides: PoolConfig.PoolConfigInput
+  pool: MCPConnectionPool.MCPConnectionPool
+  scope: Scope.Closeable
+}
+
+/**
+ * Builds the manager: reads the configuration, validates every pool's settings (failing
+ * with `MCPConfigError` before anything starts), opens the pools in parallel, and
+ * closes them (in parallel) when the current scope closes.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const make = (options: ManagerOptions = {}): Effect.Effect<Service, MCPConfigError, Scope.Scope> =>
+  Effect.gen(function* () {
+    const servers = yield* loadServers(options)
+    const { defaults, configs, resolveFor } = yield* resolveConfigs(options, servers)
 
     const managerScope = yield* Effect.scope
     const alerts = yield* Alerts.make(options.alerts)
+    const monitors = yield* FiberMap.make<string>()
+    // Every pool's scope is a child of this one, which closes its children in parallel: no
+    // pool can outlive the manager, even one started between two finalizers.
+    const poolScopes = yield* Scope.fork(managerScope, "parallel")
     const entries = new Map<string, Entry>()
+    let closed = false
+    let monitoring = false
 
+    const startPool = (server: ServerConfig.ServerConfig, config: PoolConfig.PoolConfig) =>
+      Effect.gen(function* () {
+        const scope = yield* Scope.fork(poolScopes)
+        const pool = yield* MCPConnectionPool.make({ server, config, alerts }).pipe(Scope.provide(scope))
+        return { pool, scope }
+      })
     yield* Effect.forEach(
       servers,
       (server, index) =>
-        Effect.map(startPool(server, configs[index] ?? defaults, alerts), ({ pool, scope }) => {
-          entries.set(server.name, { server, overrides: {}, pool, scope, monitor: undefined })
+        Effect.map(startPool(server, configs[index] ?? defaults), ({ pool, scope }) => {
+          entries.set(server.name, { server, overrides: {}, pool, scope })
         }),
       { discard: true }
     )
-    // Close every pool in parallel when the manager's scope closes.
+    // Runs first when the manager closes: refuse everything, stop the monitors, close the pools.
     yield* Scope.addFinalizer(
       managerScope,
-      Effect.suspend(() =>
-        Effect.forEach(entries.values(), (entry) => Scope.close(entry.scope, Exit.void), {
-          concurrency: "unbounded",
-          discard: true
-        })
-      )
+      Effect.suspend(() => {
+        closed = true
+        monitoring = false
+        return Effect.andThen(FiberMap.clear(monitors), Scope.close(poolScopes, Exit.void))
+      })
     )
     if (options.warmUp !== false) {
       yield* Effect.forEach(entries.values(), (entry) => entry.pool.warmUp, { concurrency: "unbounded", discard: true })
     }
 
-    // The monitor of a pool runs in the pool's scope, so it stops when the pool closes.
-    let monitoring = false
-    const startMonitor = (entry: Entry): Effect.Effect<void> =>
-      entry.monitor !== undefined
-        ? Effect.void
-        : Effect.map(Effect.forkIn(MCPHealthMonitor.run(entry.pool), entry.scope), (fiber) => {
-            entry.monitor = fiber
-          })
-    const startMonitoring: Effect.Effect<void> = Effect.suspend(() => {
-      monitoring = true
-      return Effect.forEach(entries.values(), startMonitor, { discard: true })
-    })
-    const stopMonitoring: Effect.Effect<void> = Effect.suspend(() => {
-      monitoring = false
-      const fibers = Array.from(entries.values(), (entry) => {
-        const fiber = entry.monitor
-        entry.monitor = undefined
-        return fiber
-      }).filter((fiber) => fiber !== undefined)
-      return Fiber.interruptAll(fibers)
-    })
-    if (options.monitoring !== false) yield* startMonitoring
-
     const notFound = (name: string) =>
       new MCPServerNotFound({ serverName: name, knownServers: Array.from(entries.keys()) })
-    const currentPool = (name: string): MCPConnectionPool.MCPConnectionPool | undefined => entries.get(name)?.pool
-    const pool = (name: string): Effect.Effect<MCPConnectionPool.MCPConnectionPool, MCPServerNotFound> =>
-      Effect.suspend(() => {
+    const lookup = (name: string, operation: string): Effect.Effect<Entry, LookupError> =>
+      Effect.suspend((): Effect.Effect<Entry, LookupError> => {
+        if (closed) return Effect.fail(closedError(operation, name))
         const entry = entries.get(name)
-        return entry === undefined ? Effect.fail(notFound(name)) : Effect.succeed(entry.pool)
+        return entry === undefined ? Effect.fail(notFound(name)) : Effect.succeed(entry)
       })
+    const pool = (name: string) => Effect.map(lookup(name, "pool"), (entry) => entry.pool)
+    const currentPool = (name: string) => (closed ? undefined : entries.get(name)?.pool)
+
+    const startMonitor = (name: string, entry: Entry) =>
+      Effect.asVoid(FiberMap.run(monitors, name, MCPHealthMonitor.run(entry.pool)))
+    const startAll = Effect.suspend(() => {
+      monitoring = true
+      return Effect.forEach(entries, ([name, entry]) => startMonitor(name, entry), { discard: true })
+    })
+    const startMonitoring: Effect.Effect<void, MCPManagerClosed> = Effect.suspend(() =>
+      closed ? Effect.fail(closedError("startMonitoring")) : startAll
+    )
+    const stopMonitoring: Effect.Effect<void> = Effect.suspend(() => {
+      monitoring = false
+      return FiberMap.clear(monitors)
+    })
+    if (options.monitoring !== false) yield* startAll
 
     const configureServerPool = (name: string, input: PoolConfig.PoolConfigInput) =>
       Effect.gen(function* () {
-        const entry = entries.get(name)
-        if (entry === undefined) return yield* notFound(name)
+        const entry = yield* lookup(name, "configureServerPool")
         const validated = yield* toEffect(
           PoolConfig.validateInput(input, { source: "configureServerPool", path: name, serverName: name })
         )
         const overrides = { ...entry.overrides, ...validated }
         const config = yield* resolveFor(entry.server, overrides)
-        const started = yield* startPool(entry.server, config, alerts)
-        const previous = entry.scope
+        const started = yield* startPool(entry.server, config)
+        const previous = { pool: entry.pool, scope: entry.scope }
         entry.overrides = overrides
         entry.pool = started.pool
         entry.scope = started.scope
-        entry.monitor = undefined
         alerts.reset(name)
-        if (monitoring) yield* startMonitor(entry)
-        // The old pool finishes what it is serving, then closes, without holding the caller.
-        yield* Effect.forkIn(Scope.close(previous, Exit.void), managerScope)
+        if (monitoring) yield* startMonitor(name, entry)
+        // New calls go to the new pool now; the old one forwards those waiting for a
+        // connection, finishes the calls in flight, then closes, without holding the caller.
+        yield* Effect.forkIn(
+          Effect.andThen(previous.pool.drain(started.pool), Scope.close(previous.scope, Exit.void)),
+          poolScopes
+        )
       })
 
     const service: Service = {
@@ -322,9 +347,7 @@ export const make = (options: ManagerOptions = {}): Effect.Effect<Service, MCPCo
       pools: () => Array.from(entries.values(), (entry) => entry.pool),
       currentPool,
       getMcpTools: (name) =>
-        entries.has(name)
-          ? Effect.succeed(PooledMCPTools.make(name, pool(name), () => currentPool(name)))
-          : Effect.fail(notFound(name)),
+        Effect.map(lookup(name, "getMcpTools"), () => PooledMCPTools.make(name, pool(name), () => currentPool(name))),
       withConnection: (name, f) =>
         Effect.flatMap(pool(name), (p) => p.withConnection((connection) => f(connection.client, connection))),
       lease: (name) => Effect.flatMap(pool(name), (p) => p.lease),
@@ -341,18 +364,22 @@ export const make = (options: ManagerOptions = {}): Effect.Effect<Service, MCPCo
         )
       }),
       status: Clock.clockWith((clock) =>
-        Effect.sync(() =>
-          Metrics.statusReport(
-            Array.from(entries.values(), (entry) => entry.pool),
-            clock.currentTimeMillisUnsafe()
-          )
-        )
+        closed
+          ? Effect.fail(closedError("status"))
+          : Effect.sync(() =>
+              Metrics.statusReport(
+                Array.from(entries.values(), (entry) => entry.pool),
+                clock.currentTimeMillisUnsafe()
+              )
+            )
       ),
       alerts,
-      healthCheck: (name) => Effect.flatMap(pool(name), MCPHealthMonitor.checkNow),
+      healthCheck: (name) =>
+        Effect.flatMap(lookup(name, "healthCheck"), (entry) => MCPHealthMonitor.checkNow(entry.pool)),
       startMonitoring,
       stopMonitoring,
-      isMonitoring: () => monitoring
+      isMonitoring: () => monitoring,
+      isClosed: () => closed
     }
     return service
   })

@@ -4,8 +4,8 @@
  *
  * @since 0.1.0
  */
-import * as Alerts from "./Alerts.js"
-import * as MCPConnectionPool from "./MCPConnectionPool.js"
+import type * as MCPConnectionPool from "./MCPConnectionPool.js"
+import * as Judgement from "./pool/Judgement.js"
 
 /**
  * Health of one pool or of all of them.
@@ -13,7 +13,7 @@ import * as MCPConnectionPool from "./MCPConnectionPool.js"
  * @since 0.1.0
  * @category models
  */
-export type Status = "healthy" | "warning" | "critical"
+export type Status = Judgement.Status
 
 /**
  * The figures of one pool.
@@ -57,41 +57,21 @@ export interface MetricsSummary {
 const round = (value: number): number => Math.round(value * 10_000) / 10_000
 
 /**
- * A pool's status, by DESIGN's rules:
+ * A pool's status, by the pool's one judgement (see `MCPConnectionPool.Judgement`):
  *
  * - `critical`: its circuit breaker is open, or it has no working connection (it should
  *   keep some open, or its latest attempt to open one failed);
- * - `warning`: utilization above the alert threshold (0.9), counting a connection promised to
- *   a waiting borrower as in use (see `MCPConnectionPool.exhaustion`), more than the error-rate
- *   threshold (10 %) of the calls in the alert window failed, a health check failed within
- *   the last `healthCheckInterval`, or the breaker is half-open (probing);
+ * - `warning`: it is exhausted (utilization above the alert threshold while borrowers wait,
+ *   until a connection frees), more than the error-rate threshold of the calls in the alert
+ *   window failed (once the window holds `errorRateMinRequests` calls), a health check failed
+ *   within the last `healthCheckInterval`, or the breaker is half-open (probing);
  * - else `healthy`.
  *
  * @since 0.1.0
  * @category getters
  */
-export const status = (pool: MCPConnectionPool.MCPConnectionPool, snapshot = pool.snapshot()): Status => {
-  if (snapshot.circuitBreakerState === "open") return "critical"
-  if (snapshot.totalConnections === 0 && (pool.config.minConnections > 0 || snapshot.lastConnectFailed)) {
-    return "critical"
-  }
-  const thresholds = pool.alerts?.thresholds ?? Alerts.defaultThresholds
-  const { requests, errors } = snapshot.window
-  const errorRate = requests === 0 ? 0 : errors / requests
-  const recentHealthFailure =
-    snapshot.lastHealthCheckFailureAt !== undefined &&
-    snapshot.takenAt - snapshot.lastHealthCheckFailureAt < pool.config.healthCheckInterval * 1000
-  if (
-    MCPConnectionPool.exhaustion(snapshot.inUseConnections, snapshot.pendingRequests, pool.config.maxConnections) >
-      thresholds.utilizationThreshold ||
-    errorRate > thresholds.errorRateThreshold ||
-    recentHealthFailure ||
-    snapshot.circuitBreakerState === "half_open"
-  ) {
-    return "warning"
-  }
-  return "healthy"
-}
+export const status = (pool: MCPConnectionPool.MCPConnectionPool, snapshot = pool.snapshot()): Status =>
+  snapshot.judgement.status
 
 /**
  * The worst of several statuses (`healthy` when there are none).
@@ -99,14 +79,7 @@ export const status = (pool: MCPConnectionPool.MCPConnectionPool, snapshot = poo
  * @since 0.1.0
  * @category getters
  */
-export const worst = (statuses: Iterable<Status>): Status => {
-  let result: Status = "healthy"
-  for (const s of statuses) {
-    if (s === "critical") return s
-    if (s === "warning") result = s
-  }
-  return result
-}
+export const worst: (statuses: Iterable<Status>) => Status = Judgement.worst
 
 /**
  * The answer of `/status`.

@@ -13,6 +13,7 @@ import type * as Layer from "effect/Layer"
 import * as Result from "effect/Result"
 import * as Schema from "effect/Schema"
 import * as Alerts from "./Alerts.js"
+import { MCPManagerClosed, MCPServerNotFound } from "./Errors.js"
 import { MCPConnectionManager } from "./MCPConnectionManager.js"
 import * as Metrics from "./Metrics.js"
 
@@ -208,10 +209,12 @@ export const handle = (
       })
     }
     const manager = yield* MCPConnectionManager
-    const notFound = (name: string) => {
-      const known = manager.servers().map((s) => s.name)
-      return error(404, `server "${name}" is not configured (configured servers: ${known.join(", ") || "none"})`)
-    }
+    if (manager.isClosed()) return error(503, new MCPManagerClosed({ serverName: "", operation: method }).message)
+    const notFound = (name: string) =>
+      error(
+        404,
+        new MCPServerNotFound({ serverName: name, knownServers: manager.servers().map((s) => s.name) }).message
+      )
     const { route } = matched
     switch (route._tag) {
       case "Status":
@@ -225,7 +228,7 @@ export const handle = (
       }
       case "HealthCheck": {
         if (!manager.servers().some((s) => s.name === route.name)) return notFound(route.name)
-        return json(200, yield* Effect.orDie(manager.healthCheck(route.name)))
+        return json(200, yield* manager.healthCheck(route.name))
       }
       case "Alerts": {
         const query = Alerts.validateQuery({
@@ -243,6 +246,11 @@ export const handle = (
         return json(200, manager.config())
     }
   }).pipe(
+    // The manager closed while the request ran; an unknown server was answered above.
+    Effect.catchTags({
+      MCPManagerClosed: (closed) => Effect.succeed(error(503, closed.message)),
+      MCPServerNotFound: (missing) => Effect.succeed(error(404, missing.message))
+    }),
     Effect.catchCause((cause) =>
       Cause.hasInterruptsOnly(cause)
         ? Effect.failCause(cause)

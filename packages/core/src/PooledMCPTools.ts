@@ -6,12 +6,18 @@
  */
 import type { Client } from "@modelcontextprotocol/sdk/client/index.js"
 import type { RequestOptions } from "@modelcontextprotocol/sdk/shared/protocol.js"
-import { EmptyResultSchema } from "@modelcontextprotocol/sdk/types.js"
+import { EmptyResultSchema, ErrorCode } from "@modelcontextprotocol/sdk/types.js"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import type * as Fiber from "effect/Fiber"
 import * as Cause from "effect/Cause"
-import type { MCPCallError, MCPServerNotFound } from "./Errors.js"
+import {
+  MCPAborted,
+  type MCPCallError,
+  type MCPManagerClosed,
+  MCPRequestError,
+  type MCPServerNotFound
+} from "./Errors.js"
 import type { MCPConnectionPool, SdkRequestOptions, TraceMeta } from "./MCPConnectionPool.js"
 
 type Result<K extends keyof Client> = Client[K] extends (...args: ReadonlyArray<never>) => Promise<infer A> ? A : never
@@ -33,13 +39,13 @@ export interface CallOptions extends RequestOptions {
 }
 
 /**
- * The errors a pooled call can fail with: those of the pool, and `MCPServerNotFound` when
- * the server was removed or never configured.
+ * The errors a pooled call can fail with: those of the pool, `MCPServerNotFound` when the
+ * server was removed or never configured, and `MCPManagerClosed` once the manager closed.
  *
  * @since 0.1.0
  * @category models
  */
-export type PooledCallError = MCPCallError | MCPServerNotFound
+export type PooledCallError = MCPCallError | MCPServerNotFound | MCPManagerClosed
 
 /**
  * The Effect flavour: each method of the SDK `Client` returns an `Effect` with typed errors.
@@ -153,6 +159,17 @@ const withMeta = <P extends HasMeta | undefined>(params: P, meta: TraceMeta): P 
   return { ...params, _meta: { ...params?._meta, ...meta } }
 }
 
+/** The failure of a `callTool` without a tool name: the request is not sent. */
+const invalidToolCall = (serverName: string, params: unknown): MCPRequestError =>
+  new MCPRequestError({
+    serverName,
+    method: "tools/call",
+    code: ErrorCode.InvalidParams,
+    reason: `callTool needs params with a tool name, e.g. { name: "echo", arguments: {...} } (got ${
+      params === null ? "null" : typeof params === "object" ? "an object without a string name" : typeof params
+    }); nothing was sent`
+  })
+
 /**
  * Builds the Effect flavour over a way to find the pool (looked up on every call, so that a
  * pool rebuilt by `configureServerPool` is picked up). `current`, when given, answers the
@@ -163,7 +180,7 @@ const withMeta = <P extends HasMeta | undefined>(params: P, meta: TraceMeta): P 
  */
 export const make = (
   serverName: string,
-  getPool: Effect.Effect<MCPConnectionPool, MCPServerNotFound>,
+  getPool: Effect.Effect<MCPConnectionPool, MCPServerNotFound | MCPManagerClosed>,
   current?: () => MCPConnectionPool | undefined
 ): PooledMCPTools => {
   const call = <A>(
@@ -173,7 +190,7 @@ export const make = (
     user: CallOptions | undefined,
     run: (client: Client, options: RequestOptions, meta: TraceMeta) => Promise<A>
   ): Effect.Effect<A, PooledCallError> => {
-    const info = { method, idempotent, target }
+    const info = { method, idempotent, target, signal: user?.signal }
     const send: typeof run =
       user === undefined ? run : (client, options, meta) => run(client, mergeOptions(options, user), meta)
     if (current === undefined) return Effect.flatMap(getPool, (pool) => pool.request(info, send))
@@ -196,10 +213,14 @@ export const make = (
     serverName,
     listTools: (params, options) =>
       call("tools/list", true, undefined, options, (client, o, meta) => client.listTools(withMeta(params, meta), o)),
-    callTool: (params, resultSchema, options) =>
-      call("tools/call", options?.idempotent === true, params.name, options, (client, o, meta) =>
+    callTool: (params, resultSchema, options) => {
+      // An untyped caller may pass anything: a bad argument is a typed failure, never a throw.
+      const name: unknown = (params as { readonly name?: unknown } | null | undefined)?.name
+      if (typeof name !== "string" || name === "") return Effect.fail(invalidToolCall(serverName, params))
+      return call("tools/call", options?.idempotent === true, name, options, (client, o, meta) =>
         client.callTool(withMeta(params, meta), resultSchema, o)
-      ),
+      )
+    },
     listResources: (params, options) =>
       call("resources/list", true, undefined, options, (client, o, meta) =>
         client.listResources(withMeta(params, meta), o)
@@ -243,16 +264,22 @@ export type RunFork = <A, E>(effect: Effect.Effect<A, E>) => Fiber.Fiber<A, E>
 
 /**
  * Runs an effect for a Promise caller: resolves with its value, or rejects with its typed
- * error itself (an `Error` with `_tag` and `message`), not a wrapper.
+ * error itself (an `Error` with `_tag` and `message`), not a wrapper. An effect that was
+ * interrupted rejects with `interrupted()` (a tagged error too), never with effect's own
+ * interruption error.
  *
  * @since 0.1.0
  * @category utils
  */
-export const runPromise = <A, E>(runFork: RunFork, effect: Effect.Effect<A, E>): Promise<A> =>
+export const runPromise = <A, E>(
+  runFork: RunFork,
+  effect: Effect.Effect<A, E>,
+  interrupted: () => unknown
+): Promise<A> =>
   new Promise<A>((resolve, reject) => {
     runFork(effect).addObserver((exit) => {
       if (Exit.isSuccess(exit)) resolve(exit.value)
-      else reject(Cause.squash(exit.cause))
+      else reject(Cause.hasInterruptsOnly(exit.cause) ? interrupted() : Cause.squash(exit.cause))
     })
   })
 
@@ -269,18 +296,24 @@ export const toPromise = (
     readonly serverInfo: () => ReturnType<MCPConnectionPool["serverInfo"]> | undefined
   }
 ): PooledMCPToolsPromise => {
-  const run = <A, E>(effect: Effect.Effect<A, E>) => runPromise(options.runFork, effect)
+  const serverName = tools.serverName
+  const run = <A, E>(method: string, effect: Effect.Effect<A, E>) =>
+    runPromise(
+      options.runFork,
+      effect,
+      () => new MCPAborted({ serverName, method, reason: "the call was interrupted" })
+    )
   return {
-    serverName: tools.serverName,
-    listTools: (params, o) => run(tools.listTools(params, o)),
-    callTool: (params, schema, o) => run(tools.callTool(params, schema, o)),
-    listResources: (params, o) => run(tools.listResources(params, o)),
-    listResourceTemplates: (params, o) => run(tools.listResourceTemplates(params, o)),
-    readResource: (params, o) => run(tools.readResource(params, o)),
-    listPrompts: (params, o) => run(tools.listPrompts(params, o)),
-    getPrompt: (params, o) => run(tools.getPrompt(params, o)),
-    complete: (params, o) => run(tools.complete(params, o)),
-    ping: (o) => run(tools.ping(o)),
+    serverName,
+    listTools: (params, o) => run("tools/list", tools.listTools(params, o)),
+    callTool: (params, schema, o) => run("tools/call", tools.callTool(params, schema, o)),
+    listResources: (params, o) => run("resources/list", tools.listResources(params, o)),
+    listResourceTemplates: (params, o) => run("resources/templates/list", tools.listResourceTemplates(params, o)),
+    readResource: (params, o) => run("resources/read", tools.readResource(params, o)),
+    listPrompts: (params, o) => run("prompts/list", tools.listPrompts(params, o)),
+    getPrompt: (params, o) => run("prompts/get", tools.getPrompt(params, o)),
+    complete: (params, o) => run("completion/complete", tools.complete(params, o)),
+    ping: (o) => run("ping", tools.ping(o)),
     getServerCapabilities: () => options.serverInfo()?.capabilities,
     getServerVersion: () => options.serverInfo()?.version
   }

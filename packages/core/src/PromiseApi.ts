@@ -12,8 +12,7 @@ import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as ManagedRuntime from "effect/ManagedRuntime"
 import * as Result from "effect/Result"
-import type { MCPConfigError } from "./Errors.js"
-import { MCPServerNotFound } from "./Errors.js"
+import { MCPAborted, type MCPConfigError, MCPManagerClosed, MCPServerNotFound } from "./Errors.js"
 import {
   MCPConnectionManager,
   type ManagerOptions,
@@ -76,6 +75,8 @@ export interface McpConnectionManager {
   readonly runtime: ManagedRuntime.ManagedRuntime<MCPConnectionManager, MCPConfigError>
 }
 
+const closedError = (operation: string, serverName = "") => new MCPManagerClosed({ serverName, operation })
+
 /**
  * Creates a manager and waits until its pools are warm. With neither `configPath` nor
  * `servers` it reads `./.mcp.json` (or the file named by `MCP_CONFIG_PATH`). Rejects with
@@ -95,18 +96,29 @@ export const createMcpConnectionManager = async (options: ManagerOptions = {}): 
   const context = Context.add(built.value, MCPConnectionPool.Uninterruptible, true)
   const service = Context.get(context, MCPConnectionManager)
   const runFork: PooledMCPTools.RunFork = Effect.runForkWith(context)
-  const run = <A, E>(effect: Effect.Effect<A, E>) => PooledMCPTools.runPromise(runFork, effect)
   let closing: Promise<void> | undefined
+  const isClosed = () => closing !== undefined || service.isClosed()
+  const run = <A, E>(operation: string, effect: Effect.Effect<A, E>): Promise<A> =>
+    isClosed()
+      ? Promise.reject(closedError(operation))
+      : PooledMCPTools.runPromise(runFork, effect, () =>
+          isClosed()
+            ? closedError(operation)
+            : new MCPAborted({ serverName: "", method: operation, reason: "interrupted" })
+        )
+  /** A monitoring read: its answer now, or `MCPManagerClosed` once the manager is closing. */
+  const read = <A>(operation: string, answer: () => A): Promise<A> =>
+    isClosed() ? Promise.reject(closedError(operation)) : Promise.resolve(answer())
   return {
     tools: (name) => {
-      const known = service.servers().some((server) => server.name === name)
-      if (!known) {
+      if (!isClosed() && !service.servers().some((server) => server.name === name)) {
         throw new MCPServerNotFound({ serverName: name, knownServers: service.servers().map((s) => s.name) })
       }
       return promiseTools(service, name, runFork)
     },
     withConnection: (name, f) =>
       run(
+        "withConnection",
         service.withConnection(name, (client) =>
           Effect.promise(() =>
             f(client).then(
@@ -119,23 +131,24 @@ export const createMcpConnectionManager = async (options: ManagerOptions = {}): 
         if (outcome.ok) return outcome.value
         throw outcome.error
       }),
-    configureServerPool: (name, config) => run(service.configureServerPool(name, config)),
-    servers: () => Promise.resolve({ servers: service.servers() }),
-    pools: () => Promise.resolve({ pools: service.pools().map(Metrics.poolMetrics) }),
-    pool: (name) => run(service.pool(name)).then((pool) => Metrics.poolDetails(pool, service.config().servers[name])),
-    metricsSummary: () => Promise.resolve(Metrics.summary(service.pools())),
-    config: () => Promise.resolve(service.config()),
-    status: () => run(service.status),
+    configureServerPool: (name, config) => run("configureServerPool", service.configureServerPool(name, config)),
+    servers: () => read("servers", () => ({ servers: service.servers() })),
+    pools: () => read("pools", () => ({ pools: service.pools().map(Metrics.poolMetrics) })),
+    pool: (name) =>
+      run("pool", service.pool(name)).then((pool) => Metrics.poolDetails(pool, service.config().servers[name])),
+    metricsSummary: () => read("metricsSummary", () => Metrics.summary(service.pools())),
+    config: () => read("config", () => service.config()),
+    status: () => run("status", service.status),
     alerts: (query = {}) => {
       const validated = Alerts.validateQuery(query)
       if (Result.isFailure(validated)) return Promise.reject(validated.failure)
-      return Promise.resolve({ alerts: service.alerts.history(validated.success) })
+      return read("alerts", () => ({ alerts: service.alerts.history(validated.success) }))
     },
     onAlert: (listener) => service.alerts.subscribe(listener),
-    healthCheck: (name) => run(service.healthCheck(name)),
-    startMonitoring: () => run(service.startMonitoring),
-    stopMonitoring: () => run(service.stopMonitoring),
-    isMonitoring: () => service.isMonitoring(),
+    healthCheck: (name) => run("healthCheck", service.healthCheck(name)),
+    startMonitoring: () => run("startMonitoring", service.startMonitoring),
+    stopMonitoring: () => run("stopMonitoring", service.stopMonitoring),
+    isMonitoring: () => !isClosed() && service.isMonitoring(),
     close: () => (closing ??= runtime.dispose()),
     runtime
   }
@@ -172,8 +185,15 @@ export const getMcpConnectionManager = (options?: ManagerOptions): Promise<McpCo
  * @category constructors
  */
 export const createPooledMcpTools = (name: string): PooledMCPTools.PooledMCPToolsPromise => {
-  let resolved: PooledMCPTools.PooledMCPToolsPromise | undefined
-  const tools = async () => (resolved ??= (await getMcpConnectionManager()).tools(name))
+  // The tools of the manager that is the process-wide one now: a manager shut down and
+  // created again is followed, never a closed one.
+  let resolved:
+    { readonly manager: McpConnectionManager; readonly tools: PooledMCPTools.PooledMCPToolsPromise } | undefined
+  const tools = async () => {
+    const manager = await getMcpConnectionManager()
+    if (resolved?.manager !== manager) resolved = { manager, tools: manager.tools(name) }
+    return resolved.tools
+  }
   return {
     serverName: name,
     listTools: async (params, o) => (await tools()).listTools(params, o),
@@ -185,8 +205,8 @@ export const createPooledMcpTools = (name: string): PooledMCPTools.PooledMCPTool
     getPrompt: async (params, o) => (await tools()).getPrompt(params, o),
     complete: async (params, o) => (await tools()).complete(params, o),
     ping: async (o) => (await tools()).ping(o),
-    getServerCapabilities: () => resolved?.getServerCapabilities(),
-    getServerVersion: () => resolved?.getServerVersion()
+    getServerCapabilities: () => resolved?.tools.getServerCapabilities(),
+    getServerVersion: () => resolved?.tools.getServerVersion()
   }
 }
 

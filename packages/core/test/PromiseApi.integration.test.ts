@@ -50,7 +50,8 @@ describe("the Promise front door", () => {
       (error: unknown) => error
     )
     expect(Date.now() - started).toBeLessThan(5_000)
-    expect(failure).toMatchObject({ _tag: "MCPRequestError", serverName: "fx" })
+    // The caller's own abort has its own tag: the server did not answer with an error.
+    expect(failure).toMatchObject({ _tag: "MCPAborted", serverName: "fx", method: "tools/call" })
     expect(String((failure as Error).message)).toContain("the user gave up")
     const details = await manager.pool("fx")
     expect(details.connections.map((c) => c.in_flight)).toEqual([0])
@@ -191,7 +192,9 @@ describe("the Promise front door", () => {
     const check = await manager.healthCheck("fx")
     expect(check).toMatchObject({ server_name: "fx", healthy: true, checked: 2, failed: 0 })
     expect(Object.keys(check).toSorted()).toEqual(["checked", "duration_ms", "failed", "healthy", "server_name"])
-    expect(await manager.healthCheck("missing")).toMatchObject({ healthy: false, checked: 0 })
+    const missing = await manager.healthCheck("missing")
+    expect(missing).toMatchObject({ healthy: false, checked: 1, failed: 1 })
+    expect(missing.reason).toContain("could not start MCP server command")
     await expect(manager.healthCheck("nope")).rejects.toBeInstanceOf(MCPServerNotFound)
   })
 

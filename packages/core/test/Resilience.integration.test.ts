@@ -397,12 +397,10 @@ describe("the health monitor and status", () => {
         checked: 2,
         failed: 0
       })
-      expect(yield* manager.healthCheck("missing")).toMatchObject({
-        server_name: "missing",
-        healthy: false,
-        checked: 0,
-        failed: 0
-      })
+      // With no connection to ping, a check asked for opens one, and says why it cannot.
+      const missing = yield* manager.healthCheck("missing")
+      expect(missing).toMatchObject({ server_name: "missing", healthy: false, checked: 1, failed: 1 })
+      expect(missing.reason).toContain('could not start MCP server command "/nonexistent/mcp-server-binary"')
       const notFound = yield* Effect.exit(manager.healthCheck("nope"))
       expect(errorOf(notFound)?._tag).toBe("MCPServerNotFound")
       yield* close
@@ -410,26 +408,48 @@ describe("the health monitor and status", () => {
     })
   )
 
-  it.effect("each interval tops a pool back up to minConnections, so a server that comes up is used", () =>
+  it.effect("a pool whose server is down re-opens on its own, ever more slowly, and serves once it is up", () =>
     Effect.gen(function* () {
       // Learn a free port, then leave it closed until the server "comes up".
       const probe = yield* httpServer()
       yield* Effect.promise(() => probe.stop())
       const { manager, close } = yield* start(
         { late: { type: "http", url: probe.url } },
-        { ...quick, minConnections: 1, maxConnections: 1, healthCheckInterval: 15 }
+        { ...quick, minConnections: 1, maxConnections: 1, retryDelay: 1, healthCheckInterval: 600 }
       )
       const pool = yield* manager.pool("late")
       expect((yield* manager.status).pools.late).toBe("critical")
+      // The first re-open is at once; then it waits 1 s, 2 s, 4 s ... on the pool's clock.
+      yield* realWait(() => pool.counters.connectionErrors === 2)
+      yield* Effect.promise(() => new Promise((resolve) => setTimeout(resolve, 200)))
+      expect(pool.counters.connectionErrors).toBe(2)
+      yield* TestClock.adjust("1 second")
+      yield* realWait(() => pool.counters.connectionErrors === 3)
+      yield* TestClock.adjust("1 second")
+      yield* Effect.promise(() => new Promise((resolve) => setTimeout(resolve, 200)))
+      expect(pool.counters.connectionErrors).toBe(3)
 
+      // Up again: the next re-open finds it, with no health check needed.
       yield* httpServer(probe.port)
-      yield* TestClock.adjust("14 seconds")
-      expect(pool.snapshot().totalConnections).toBe(0)
       yield* TestClock.adjust("1 second")
       yield* realWait(() => pool.snapshot().totalConnections === 1)
-      yield* realWait(() => pool.counters.healthChecks === 1)
+      expect(pool.counters.healthChecks).toBe(0)
       expect((yield* manager.status).pools.late).toBe("healthy")
-      // Stopped monitoring checks nothing more.
+      expect((yield* manager.getMcpTools("late")).serverName).toBe("late")
+      yield* close
+    })
+  )
+
+  it.effect("the monitor checks every healthCheckInterval; stopped, it checks nothing", () =>
+    Effect.gen(function* () {
+      const { manager, close } = yield* start(
+        { fx: fixtureStdioConfig() },
+        { ...quick, minConnections: 1, maxConnections: 2, healthCheckInterval: 15 }
+      )
+      const pool = yield* manager.pool("fx")
+      yield* TestClock.adjust("15 seconds")
+      yield* realWait(() => pool.counters.healthChecks === 1)
+      expect((yield* manager.status).pools.fx).toBe("healthy")
       yield* manager.stopMonitoring
       expect(manager.isMonitoring()).toBe(false)
       yield* TestClock.adjust("60 seconds")
@@ -489,12 +509,14 @@ describe("the health monitor and status", () => {
       const call = yield* Effect.forkChild(
         Effect.exit(tools.callTool({ name: "crash" }, undefined, { idempotent: true }))
       )
-      // Each retry sleeps on the test clock: move it whenever the breaker has seen one more failure.
+      // Each retry sleeps on the test clock: move it whenever the breaker has seen one more failure,
+      // by more than the longest jittered delay (2.4 s) and less than the acquire and handshake
+      // timeouts (5 s), which run on the same clock while a real connection opens.
       let failures = 0
       while (call.pollUnsafe() === undefined) {
         yield* realWait(() => call.pollUnsafe() !== undefined || pool.breaker.consecutiveFailures() > failures)
         failures = pool.breaker.consecutiveFailures()
-        yield* TestClock.adjust("10 seconds")
+        yield* TestClock.adjust("3 seconds")
       }
       expect(errorOf(yield* Fiber.join(call))).toBeInstanceOf(MCPConnectionError)
       expect(pool.breaker.stateUnsafe(0)).toBe("open")

@@ -11,54 +11,86 @@ class Late {
   readonly _tag = "Late"
 }
 
-/** A queue on the test clock, in a scope of its own, and a way to start a waiter with a timeout. */
+class Closed {
+  readonly _tag = "Closed"
+}
+
+interface Ticket {
+  readonly name: string
+  got: string | undefined
+}
+
+/**
+ * A queue on the test clock, in a scope of its own; a way to start a waiter with a timeout,
+ * and what was handed to whom. An abandoned handoff goes to the next in line, as a pool does.
+ */
 const setup = Effect.gen(function* () {
   const clock = yield* Clock.clockWith(Effect.succeed)
   const scope = yield* Scope.make()
-  const queue = new WaitQueue<Late>({ clock, scope, onTimeout: () => new Late() })
-  const woken: Array<string> = []
-  const waiter = (name: string, timeoutMs = 10_000) =>
-    Effect.forkChild(
-      Effect.suspend(() => queue.wait(clock.currentTimeMillisUnsafe() + timeoutMs)).pipe(
-        Effect.tap(() => Effect.sync(() => woken.push(name)))
+  const abandoned: Array<string> = []
+  const served: Array<string> = []
+  const queue: WaitQueue<Ticket, Late | Closed> = new WaitQueue<Ticket, Late | Closed>({
+    clock,
+    scope,
+    onTimeout: () => new Late(),
+    onAbandoned: (ticket) => {
+      abandoned.push(ticket.name)
+      const value = ticket.got
+      ticket.got = undefined
+      if (value !== undefined) give(value)
+    }
+  })
+  const give = (value: string) => queue.handOff((ticket) => (ticket.got = value))
+  const waiter = (name: string, timeoutMs = 10_000) => {
+    const ticket: Ticket = { name, got: undefined }
+    return Effect.forkChild(
+      Effect.suspend(() => queue.wait(clock.currentTimeMillisUnsafe() + timeoutMs, ticket)).pipe(
+        Effect.tap(() => Effect.sync(() => served.push(`${name}:${ticket.got ?? "nothing"}`)))
       )
     )
-  return { queue, scope, woken, waiter }
+  }
+  return { queue, scope, served, abandoned, waiter, give }
 })
 
 /** Lets forked fibers and microtasks run. */
 const settle = Effect.promise(() => new Promise<void>((resolve) => setImmediate(resolve)))
 
 describe("WaitQueue", () => {
-  it.effect("wakes waiters first come, first served, one per wakeOne", () =>
+  it.effect("serves waiters first come, first served, one per handoff, each with what it was handed", () =>
     Effect.gen(function* () {
-      const { queue, scope, woken, waiter } = yield* setup
+      const { queue, scope, served, waiter, give } = yield* setup
       const fibers = [yield* waiter("a"), yield* waiter("b"), yield* waiter("c")]
       yield* settle
       expect(queue.size).toBe(3)
-      queue.wakeOne()
+      expect(give("x")).toBe(true)
       yield* settle
-      expect(woken).toEqual(["a"])
-      queue.wakeOne()
-      queue.wakeOne()
+      expect(served).toEqual(["a:x"])
+      give("y")
+      give("z")
       yield* settle
-      expect(woken).toEqual(["a", "b", "c"])
+      expect(served).toEqual(["a:x", "b:y", "c:z"])
       expect(queue.size).toBe(0)
+      expect(give("nobody")).toBe(false)
       for (const fiber of fibers) expect(Exit.isSuccess(yield* Fiber.await(fiber))).toBe(true)
       yield* Scope.close(scope, Exit.void)
     })
   )
 
-  it.effect("counts a woken waiter until its fiber runs, so a newcomer sees the line", () =>
+  it.effect("a served waiter leaves the line at once, so a newcomer queues behind the rest", () =>
     Effect.gen(function* () {
-      const { queue, scope, waiter } = yield* setup
+      const { queue, scope, served, waiter, give } = yield* setup
       yield* waiter("a")
+      yield* waiter("b")
       yield* settle
-      queue.wakeOne()
-      // The wake is delivered on a microtask: until then the waiter still holds its place.
+      give("x")
+      // Handed on the spot; its fiber runs on a microtask.
       expect(queue.size).toBe(1)
+      yield* waiter("late")
       yield* settle
-      expect(queue.size).toBe(0)
+      give("y")
+      yield* settle
+      expect(served).toEqual(["a:x", "b:y"])
+      expect(queue.size).toBe(1)
       yield* Scope.close(scope, Exit.void)
     })
   )
@@ -91,50 +123,60 @@ describe("WaitQueue", () => {
     })
   )
 
-  it.effect("an interrupted waiter leaves the line and takes no wake", () =>
+  it.effect("an interrupted waiter leaves the line and is handed nothing", () =>
     Effect.gen(function* () {
-      const { queue, scope, woken, waiter } = yield* setup
+      const { queue, scope, served, abandoned, waiter, give } = yield* setup
       const a = yield* waiter("a")
       yield* waiter("b")
       yield* settle
       yield* Fiber.interrupt(a)
       expect(queue.size).toBe(1)
-      queue.wakeOne()
+      give("x")
       yield* settle
-      expect(woken).toEqual(["b"])
+      expect(served).toEqual(["b:x"])
+      expect(abandoned).toEqual([])
       expect(queue.size).toBe(0)
       yield* Scope.close(scope, Exit.void)
     })
   )
 
-  it.effect("a waiter interrupted between its wake and its turn passes the wake on", () =>
+  it.effect("a waiter interrupted between its handoff and its turn gives back what it was handed", () =>
     Effect.gen(function* () {
-      const { queue, scope, woken, waiter } = yield* setup
+      const { queue, scope, served, abandoned, waiter, give } = yield* setup
       const a = yield* waiter("a")
       const b = yield* waiter("b")
       yield* settle
       yield* Effect.sync(() => {
-        queue.wakeOne()
+        give("x")
         a.interruptUnsafe()
       })
       yield* settle
       expect(Exit.hasInterrupts(yield* Fiber.await(a))).toBe(true)
-      expect(woken).toEqual(["b"])
+      expect(abandoned).toEqual(["a"])
+      expect(served).toEqual(["b:x"])
       expect(Exit.isSuccess(yield* Fiber.await(b))).toBe(true)
       expect(queue.size).toBe(0)
       yield* Scope.close(scope, Exit.void)
     })
   )
 
-  it.effect("close interrupts every sleeper and every later wait", () =>
+  it.effect("failHead fails the longest sleeper; close fails every sleeper and every later wait", () =>
     Effect.gen(function* () {
       const { queue, scope, waiter } = yield* setup
+      const first = yield* waiter("first")
       const sleepers = [yield* waiter("a"), yield* waiter("b")]
       yield* settle
-      queue.close()
-      for (const fiber of sleepers) expect(Exit.hasInterrupts(yield* Fiber.await(fiber))).toBe(true)
+      expect(queue.failHead(new Closed())).toBe(true)
+      const failed = yield* Fiber.await(first)
+      expect(Exit.isFailure(failed) && failed.cause.toString()).toContain("Closed")
+      queue.close(new Closed())
+      for (const fiber of sleepers) {
+        const exit = yield* Fiber.await(fiber)
+        expect(Exit.isFailure(exit) && exit.cause.toString()).toContain("Closed")
+      }
       const late = yield* waiter("late")
-      expect(Exit.hasInterrupts(yield* Fiber.await(late))).toBe(true)
+      const lateExit = yield* Fiber.await(late)
+      expect(Exit.isFailure(lateExit) && lateExit.cause.toString()).toContain("Closed")
       expect(queue.size).toBe(0)
       yield* Scope.close(scope, Exit.void)
     })

@@ -1,6 +1,6 @@
 /**
- * Borrowers waiting for a slot of a pool that is at its maximum size, first come first served.
- * Each freed slot wakes one of them; one fiber watches the deadlines of all of them.
+ * Borrowers waiting for a connection of a pool, first come first served. A freed connection is
+ * handed to the borrower that has waited longest; one fiber watches the deadlines of all of them.
  */
 import type * as Clock from "effect/Clock"
 import * as Duration from "effect/Duration"
@@ -9,14 +9,16 @@ import type * as Scope from "effect/Scope"
 
 type Resume<E> = (effect: Effect.Effect<void, E>) => void
 
-interface Waiter<E> {
+interface Waiter<K, E> {
   readonly deadline: number
-  /** Set while the waiter sleeps; cleared when it is woken, expires or leaves. */
+  /** What the waiter is handed things through (the pool's lease ticket). */
+  readonly ticket: K
+  /** Set while the waiter sleeps; cleared when it is served, fails or leaves. */
   resume: Resume<E> | undefined
-  /** Woken, but its fiber has not run yet. */
-  woken: boolean
-  previous: Waiter<E> | undefined
-  next: Waiter<E> | undefined
+  /** Served, and its fiber has not run since. */
+  served: boolean
+  previous: Waiter<K, E> | undefined
+  next: Waiter<K, E> | undefined
 }
 
 /**
@@ -25,23 +27,23 @@ interface Waiter<E> {
  * pool's clock until the earliest deadline (so `TestClock` drives it) and fails the waiters
  * whose deadline has passed.
  *
+ * A freed connection is handed straight to the head of the line (written on its ticket): the
+ * waiter owns it from that moment, so a newcomer can never take it first. A waiter interrupted
+ * between its handoff and its turn gives it back through `onAbandoned(ticket)`.
+ *
  * Deadlines are `now + timeout` with one timeout per queue, so the FIFO is also deadline
  * order and the watcher only looks at the head.
  */
-export class WaitQueue<E> {
+export class WaitQueue<K, E> {
   readonly #clock: Clock.Clock
   readonly #scope: Scope.Scope
   readonly #onTimeout: () => E
-  #head: Waiter<E> | undefined = undefined
-  #tail: Waiter<E> | undefined = undefined
+  readonly #onAbandoned: (ticket: K) => void
+  #head: Waiter<K, E> | undefined = undefined
+  #tail: Waiter<K, E> | undefined = undefined
   #sleeping = 0
-  #woken = 0
-  #closed = false
+  #closedWith: { readonly error: E } | undefined = undefined
   #watching = false
-  /** What a woken waiter runs first: it is no longer between its wake and its turn. */
-  readonly #claim: Effect.Effect<void> = Effect.sync(() => {
-    this.#woken--
-  })
 
   constructor(options: {
     /** The clock of the deadlines and of the watcher's sleep. */
@@ -50,75 +52,100 @@ export class WaitQueue<E> {
     readonly scope: Scope.Scope
     /** The error of a waiter whose deadline passed. */
     readonly onTimeout: () => E
+    /** Takes back what was handed to a waiter that was interrupted before it could take it. */
+    readonly onAbandoned: (ticket: K) => void
   }) {
     this.#clock = options.clock
     this.#scope = options.scope
     this.#onTimeout = options.onTimeout
+    this.#onAbandoned = options.onAbandoned
   }
 
-  /** Borrowers asleep or woken and about to run. */
+  /** Borrowers asleep in the line. */
   get size(): number {
-    return this.#sleeping + this.#woken
+    return this.#sleeping
   }
 
   /**
-   * Sleeps until `wakeOne` picks this waiter (succeeds), `deadline` passes on the clock
-   * (fails with `onTimeout()`) or the queue is closed (interrupted). A woken waiter is counted
-   * in `size` until its fiber runs, so that newcomers cannot take the slot it was woken for.
+   * Sleeps until this waiter is served through its `ticket` (succeeds), `deadline` passes on
+   * the clock (fails with `onTimeout()`), or the line fails it (`failHead`, `failAll`, `close`).
    */
-  wait(deadline: number): Effect.Effect<void, E> {
+  wait(deadline: number, ticket: K): Effect.Effect<void, E> {
     const sleep = Effect.callback<void, E>((resume) => {
-      if (this.#closed) return resume(Effect.interrupt)
-      const waiter: Waiter<E> = { deadline, resume, woken: false, previous: this.#tail, next: undefined }
+      const closed = this.#closedWith
+      if (closed !== undefined) return resume(Effect.fail(closed.error))
+      const waiter: Waiter<K, E> = { deadline, ticket, resume, served: false, previous: this.#tail, next: undefined }
       if (this.#tail === undefined) this.#head = waiter
       else this.#tail.next = waiter
       this.#tail = waiter
       this.#sleeping++
       return Effect.sync(() => this.#leave(waiter))
     })
-    return Effect.andThen(this.#watching ? sleep : Effect.andThen(this.#startWatcher, sleep), this.#claim)
+    return this.#watching ? sleep : Effect.andThen(this.#startWatcher, sleep)
   }
 
-  /** Wakes the borrower that has slept longest, on a microtask: call it once per freed slot. */
-  wakeOne(): void {
+  /**
+   * Serves the borrower that has slept longest: `serve` writes what it gets on its ticket, now;
+   * its fiber resumes on a microtask (never inside the serving one). False when nobody sleeps.
+   */
+  handOff(serve: (ticket: K) => void): boolean {
     const waiter = this.#head
-    if (waiter === undefined) return
+    if (waiter === undefined) return false
+    const resume = this.#take(waiter)
+    serve(waiter.ticket)
+    waiter.served = true
+    queueMicrotask(() => {
+      waiter.served = false
+      resume(Effect.void)
+    })
+    return true
+  }
+
+  /** Fails the borrower that has slept longest with `error`; false when nobody sleeps. */
+  failHead(error: E): boolean {
+    const waiter = this.#head
+    if (waiter === undefined) return false
+    later(this.#take(waiter), Effect.fail(error))
+    return true
+  }
+
+  /**
+   * Fails every borrower asleep now with `error` (not those that join later: each fiber
+   * resumes on a microtask, so a borrower that fails and comes straight back is a newcomer).
+   */
+  failAll(error: E): void {
+    const failed = Effect.fail(error)
+    while (this.#head !== undefined) later(this.#take(this.#head), failed)
+  }
+
+  /** Fails every sleeper and every later `wait` with `error`: the pool is shutting down. */
+  close(error: E): void {
+    this.#closedWith = { error }
+    this.failAll(error)
+  }
+
+  /** Takes the waiter out of the line and answers its resume function. */
+  #take(waiter: Waiter<K, E>): Resume<E> {
     const resume = waiter.resume
     this.#unlink(waiter)
-    if (resume === undefined) return
     this.#sleeping--
-    this.#woken++
-    waiter.woken = true
-    queueMicrotask(() => resume(Effect.void))
+    return resume ?? ignore
   }
 
-  /** Interrupts every sleeper and every later `wait`: the pool is shutting down. */
-  close(): void {
-    this.#closed = true
-    while (this.#head !== undefined) {
-      const waiter = this.#head
-      const resume = waiter.resume
-      this.#unlink(waiter)
-      if (resume !== undefined) {
-        this.#sleeping--
-        resume(Effect.interrupt)
-      }
-    }
-  }
-
-  /** An interrupted waiter leaves; one woken but not yet run passes its wake on. */
-  #leave(waiter: Waiter<E>): void {
+  /** An interrupted waiter leaves; one served but not yet run gives back what it was handed. */
+  #leave(waiter: Waiter<K, E>): void {
     if (waiter.resume !== undefined) {
       this.#unlink(waiter)
       this.#sleeping--
-    } else if (waiter.woken) {
-      waiter.woken = false
-      this.#woken--
-      this.wakeOne()
+      return
+    }
+    if (waiter.served) {
+      waiter.served = false
+      this.#onAbandoned(waiter.ticket)
     }
   }
 
-  #unlink(waiter: Waiter<E>): void {
+  #unlink(waiter: Waiter<K, E>): void {
     waiter.resume = undefined
     if (waiter.previous === undefined) {
       if (this.#head === waiter) this.#head = waiter.next
@@ -132,7 +159,7 @@ export class WaitQueue<E> {
 
   // Forked without starting at once: it first runs after the waiter that started it sleeps.
   readonly #startWatcher: Effect.Effect<void> = Effect.suspend(() => {
-    if (this.#watching || this.#closed) return Effect.void
+    if (this.#watching || this.#closedWith !== undefined) return Effect.void
     this.#watching = true
     return Effect.asVoid(Effect.forkIn(this.#watch(), this.#scope))
   })
@@ -141,22 +168,25 @@ export class WaitQueue<E> {
   #watch(): Effect.Effect<void> {
     return Effect.suspend(() => {
       const now = this.#clock.currentTimeMillisUnsafe()
-      let waiter = this.#head
-      while (waiter !== undefined && waiter.deadline <= now) {
-        const resume = waiter.resume
-        const next = waiter.next
-        this.#unlink(waiter)
-        if (resume !== undefined) {
-          this.#sleeping--
-          resume(Effect.fail(this.#onTimeout()))
-        }
-        waiter = next
+      while (this.#head !== undefined && this.#head.deadline <= now) {
+        later(this.#take(this.#head), Effect.fail(this.#onTimeout()))
       }
-      if (waiter === undefined || this.#closed) {
+      const head = this.#head
+      if (head === undefined || this.#closedWith !== undefined) {
         this.#watching = false
         return Effect.void
       }
-      return Effect.flatMap(this.#clock.sleep(Duration.millis(waiter.deadline - now)), () => this.#watch())
+      return Effect.flatMap(this.#clock.sleep(Duration.millis(head.deadline - now)), () => this.#watch())
     })
   }
+}
+
+const ignore = (): void => {}
+
+/**
+ * Resumes a waiter's fiber on a microtask: never inside the fiber that serves or fails it, so
+ * that a resumed borrower cannot run (and come back to the line) in the middle of a loop over it.
+ */
+const later = <E>(resume: Resume<E>, effect: Effect.Effect<void, E>): void => {
+  queueMicrotask(() => resume(effect))
 }

@@ -1,0 +1,258 @@
+/**
+ * Opening and closing a pool's connections: connections opened for borrowers at once and to
+ * keep `minConnections` with a back-off, dead ones removed, idle ones retired after `maxIdleTime`.
+ */
+import * as Deferred from "effect/Deferred"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
+import type * as Fiber from "effect/Fiber"
+import * as Scope from "effect/Scope"
+import * as Connection from "../Connection.js"
+import type { MCPConnectionError } from "../Errors.js"
+import { type Member, type PoolState, alive } from "./State.js"
+
+/** The shortest pause between two re-openings of a pool whose connections keep failing. */
+const MIN_BACKOFF_MS = 250
+
+/**
+ * How long the pool waits before it opens a connection on its own (to keep `minConnections`)
+ * after `streak` failures in a row: nothing after one, then `retryDelay` doubling up to
+ * `circuitBreakerRecoveryTimeout`. A server that crash-loops is re-spawned ever more slowly
+ * instead of several times a second; a connection that serves a call ends the streak.
+ */
+export const backoffMs = (state: PoolState): number => {
+  if (state.streak <= 1) return 0
+  const base = Math.max(state.limits.retryDelayMs, MIN_BACKOFF_MS)
+  const cap = Math.max(state.limits.recoveryTimeoutMs, base)
+  return Math.min(cap, base * 2 ** Math.min(state.streak - 2, 30))
+}
+
+/** Tells whoever waits for the pool to be empty (a drain, a close) once it is. */
+export const settleIfEmpty = (state: PoolState): void => {
+  if (state.phase === "open" || state.members.length > 0 || state.opening > 0) return
+  const onEmpty = state.onEmpty
+  state.onEmpty = undefined
+  onEmpty?.()
+}
+
+/**
+ * Starts opening one connection in the background. `demand`: a borrower waits for it, so it is
+ * opened at once; otherwise (keeping `minConnections`) after the back-off. The new connection
+ * goes to `adopt`.
+ */
+export const open = (state: PoolState, demand: boolean): Fiber.Fiber<void> => {
+  state.opening++
+  return state.background(openOne(state, demand))
+}
+
+const openOne = (state: PoolState, demand: boolean): Effect.Effect<void> => {
+  let counted = true
+  const done = () => {
+    if (!counted) return
+    counted = false
+    state.opening--
+  }
+  const delay = demand ? 0 : backoffMs(state)
+  const connect = Effect.uninterruptibleMask((restore) =>
+    Effect.gen(function* () {
+      if (state.phase !== "open") return
+      const scope = yield* Scope.make()
+      const started = performance.now()
+      const exit = yield* Effect.exit(restore(Connection.make(connectionOptions(state)).pipe(Scope.provide(scope))))
+      done()
+      if (Exit.isFailure(exit)) {
+        yield* Scope.close(scope, exit)
+        const error = Exit.findErrorOption(exit)
+        if (error._tag === "Some") yield* openFailed(state, error.value)
+        return
+      }
+      state.telemetry.record(state.telemetry.createTime, (performance.now() - started) / 1000)
+      const member = memberOf(state, exit.value, scope, demand)
+      if (state.phase !== "open" || !Connection.isAlive(exit.value)) {
+        member.removed = true
+        closeRemoved(state, member)
+        return
+      }
+      state.members.push(member)
+      state.adopt(member)
+    })
+  )
+  const waited = delay > 0 ? Effect.andThen(backOff(state, delay), connect) : connect
+  return Effect.ensuring(
+    waited,
+    Effect.sync(() => {
+      done()
+      settleIfEmpty(state)
+    })
+  )
+}
+
+/** Waits `delay` ms on the pool's clock, or less when a borrower in line hurries it (see `growForLine`). */
+const backOff = (state: PoolState, delay: number): Effect.Effect<void> =>
+  Effect.suspend(() => {
+    // Registered at once, so that a borrower arriving before the race starts can hurry it.
+    const hurried = Deferred.makeUnsafe<void>()
+    const wake = () => Deferred.doneUnsafe(hurried, Exit.void)
+    state.hurry.add(wake)
+    return Effect.raceFirst(state.clock.sleep(Duration.millis(delay)), Deferred.await(hurried)).pipe(
+      Effect.ensuring(
+        Effect.sync(() => {
+          state.hurry.delete(wake)
+        })
+      )
+    )
+  })
+
+/** Openings under way now that no back-off holds. */
+const openingNow = (state: PoolState): number => state.opening - state.hurry.size
+
+const memberOf = (
+  state: PoolState,
+  connection: Connection.Connection,
+  scope: Scope.Closeable,
+  demand: boolean
+): Member => {
+  connection.openedOnDemand = demand
+  state.counters.opened++
+  state.lastConnectError = undefined
+  state.latestInfo = {
+    capabilities: connection.client.getServerCapabilities(),
+    version: connection.client.getServerVersion()
+  }
+  return {
+    connection,
+    active: 0,
+    idleSince: state.clock.currentTimeMillisUnsafe(),
+    removed: false,
+    // `closeNow` shares one close between its callers and waits for it, so a second caller
+    // (the pool's shutdown while a retired connection closes) also waits for the process to end.
+    close: Effect.uninterruptible(Effect.andThen(Connection.closeNow(connection), Scope.close(scope, Exit.void)))
+  }
+}
+
+/** A failed open: counted and logged; the borrowers in line get its error when nothing else can serve them. */
+const openFailed = (state: PoolState, error: MCPConnectionError): Effect.Effect<void> =>
+  Effect.suspend(() => {
+    state.counters.connectionErrors++
+    state.lastConnectError = error
+    state.streak++
+    // No connection open and none coming: the borrowers in line would only wait for their
+    // acquire timeout; they get the reason now.
+    if (alive(state) === 0 && openingNow(state) === 0) state.line.failAll(error)
+    keepMinimum(state)
+    return Effect.logWarning(error.message)
+  })
+
+const connectionOptions = (state: PoolState): Connection.MakeOptions => ({
+  server: state.server,
+  connectionTimeoutMs: state.limits.connectionTimeoutMs,
+  shutdownGracePeriodMs: state.limits.shutdownGracePeriodMs,
+  onDead: (connection, reason) => died(state, connection, reason)
+})
+
+/** A connection died on its own (its process exited, its transport failed): out of the pool, counted once. */
+const died = (state: PoolState, connection: Connection.Connection, reason: string): void => {
+  state.counters.connectionErrors++
+  state.streak++
+  state.background(
+    Effect.logWarning(`connection #${connection.id} to "${state.serverName}" died: ${reason}`).pipe(
+      Effect.annotateLogs({ server: state.serverName })
+    )
+  )
+  const member = state.members.find((m) => m.connection === connection)
+  if (member !== undefined) remove(state, member)
+}
+
+/**
+ * Takes a member out of the pool: it is never lent again, and it is closed as soon as no
+ * borrower holds it. The pool then opens what it needs to keep `minConnections`.
+ */
+export const remove = (state: PoolState, member: Member): void => {
+  if (member.removed) return
+  member.removed = true
+  const index = state.members.indexOf(member)
+  if (index !== -1) state.members.splice(index, 1)
+  if (member.active === 0) closeRemoved(state, member)
+  keepMinimum(state)
+  growForLine(state, 0)
+}
+
+/** Closes a removed member that no borrower holds, in the background. */
+export const closeRemoved = (state: PoolState, member: Member): void => {
+  state.counters.closed++
+  const connection = member.connection
+  state.telemetry.session((Date.now() - connection.createdAt) / 1000, !Connection.isAlive(connection))
+  state.background(member.close)
+  settleIfEmpty(state)
+}
+
+/**
+ * Opens connections (after the back-off) until `minConnections` are open or opening, unless
+ * the pool is not serving or its breaker is open: an open breaker means the server is down, and
+ * the probe that finds it back opens what it needs.
+ */
+export const keepMinimum = (state: PoolState): void => {
+  if (state.phase !== "open") return
+  if (state.breaker.stateUnsafe(state.clock.currentTimeMillisUnsafe()) === "open") return
+  for (let missing = state.config.minConnections - (state.members.length + state.opening); missing > 0; missing--) {
+    open(state, false)
+  }
+}
+
+/**
+ * Opens a connection for the borrowers in line (`joining` counts one about to join it) when
+ * the connections being opened cannot serve them all: one waiting out a back-off opens at once,
+ * else a new one if the pool may grow. A borrower never waits for a back-off.
+ */
+export const growForLine = (state: PoolState, joining: number): void => {
+  if (state.phase !== "open") return
+  const waiting = state.line.size + joining
+  if (waiting <= openingNow(state) * state.limits.perConnection) return
+  for (const wake of state.hurry) {
+    state.hurry.delete(wake)
+    wake()
+    return
+  }
+  if (state.members.length + state.opening < state.config.maxConnections) open(state, true)
+}
+
+/**
+ * Retires the connections idle for `maxIdleTime` beyond `minConnections`, longest idle first,
+ * then sleeps on the pool's clock until the next one could expire; forever, while the pool serves.
+ */
+export const retireIdle = (state: PoolState): Effect.Effect<void> =>
+  Effect.suspend(() => {
+    if (state.phase !== "open") return Effect.void
+    const now = state.clock.currentTimeMillisUnsafe()
+    const ttl = state.limits.maxIdleMs
+    let next = now + ttl
+    let excess = state.members.length - state.config.minConnections
+    const idle = state.members.filter((m) => m.active === 0).toSorted((a, b) => a.idleSince - b.idleSince)
+    for (const member of idle) {
+      if (excess <= 0) break
+      if (now - member.idleSince >= ttl) {
+        remove(state, member)
+        excess--
+      } else {
+        next = Math.min(next, member.idleSince + ttl)
+      }
+    }
+    return Effect.andThen(state.clock.sleep(Duration.millis(Math.max(1, next - now))), retireIdle(state))
+  })
+
+/**
+ * Closes every connection of the pool now, in parallel, whoever holds them (their calls end);
+ * waits until every process has ended.
+ */
+export const closeAll = (state: PoolState): Effect.Effect<void> =>
+  Effect.suspend(() => {
+    const members = state.members.splice(0)
+    for (const member of members) {
+      member.removed = true
+      state.counters.closed++
+      const connection = member.connection
+      state.telemetry.session((Date.now() - connection.createdAt) / 1000, !Connection.isAlive(connection))
+    }
+    return Effect.forEach(members, (member) => member.close, { concurrency: "unbounded", discard: true })
+  })
