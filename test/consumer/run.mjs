@@ -6,7 +6,7 @@
  * Run after a build (`pnpm test:consumer` builds first). Exits non-zero, saying which step
  * failed, on any failure; removes its temporary directory in every case.
  */
-import { spawn } from "node:child_process"
+import { spawn, spawnSync } from "node:child_process"
 import { cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join, resolve } from "node:path"
@@ -201,14 +201,38 @@ const main = async () => {
     await typeCheck(app, "the packages' README examples", { module: "nodenext", skipLibCheck: true }, readmeExamples())
   }
   await Promise.all([everyDeclaration, rest()])
-  console.log(`consumer test passed in ${seconds(started)}`)
+}
+
+/**
+ * Processes still running from the temporary project (a server whose program was killed at its
+ * time limit, say): ended here so that nothing outlives the test, and reported.
+ */
+const endLeftovers = () => {
+  const ps = spawnSync("ps", ["-eo", "pid=,args="], { encoding: "utf8" })
+  const left = (ps.stdout ?? "")
+    .split("\n")
+    .map((line) => /^\s*(\d+)\s+(.*)$/.exec(line))
+    .filter((match) => match !== null && match[2].includes(temp) && Number(match[1]) !== ps.pid)
+  for (const [, pid] of left) {
+    try {
+      process.kill(Number(pid), "SIGKILL")
+    } catch {
+      // Ended on its own meanwhile.
+    }
+  }
+  return left.map(([, pid, args]) => `  ${pid} ${args}`)
 }
 
 try {
   await main()
+  const left = endLeftovers()
+  if (left.length > 0) throw new StepFailed(`processes of the test project were still running:\n${left.join("\n")}`)
+  console.log(`consumer test passed in ${seconds(started)}`)
 } catch (error) {
+  const left = endLeftovers()
   const message = error instanceof StepFailed ? error.message : (error?.stack ?? String(error))
-  console.error(`\nconsumer test FAILED after ${seconds(started)}:\n${message}`)
+  const also = left.length > 0 ? `\n(ended processes left running:\n${left.join("\n")})` : ""
+  console.error(`\nconsumer test FAILED after ${seconds(started)}:\n${message}${also}`)
   process.exitCode = 1
 } finally {
   cleanUp()
