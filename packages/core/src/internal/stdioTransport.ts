@@ -7,11 +7,12 @@ import { getDefaultEnvironment } from "@modelcontextprotocol/sdk/client/stdio.js
 import { ReadBuffer, serializeMessage } from "@modelcontextprotocol/sdk/shared/stdio.js"
 import type { Transport } from "@modelcontextprotocol/sdk/shared/transport.js"
 import type { JSONRPCMessage } from "@modelcontextprotocol/sdk/types.js"
-import { type GroupEvents, killProcessGroup, registerGroup } from "./processGroup.js"
+import { collectProcessTree, endProcessTree, registerGroup } from "./processGroup.js"
 import { StderrLines } from "./stderrLines.js"
 import { SendFailed, StdinWriter } from "./stdinWriter.js"
 
-export { type GroupEvents, killProcessGroup, SendFailed }
+export { type GroupEvents, killProcessGroup } from "./processGroup.js"
+export { SendFailed }
 
 /** How to start a stdio MCP server and how long to let it shut down. */
 export interface ProcessGroupStdioTransportOptions {
@@ -253,8 +254,7 @@ export class ProcessGroupStdioTransport implements Transport {
       return undefined
     }
     this.state = "closing"
-    if (!child.stdin.destroyed && !child.stdin.writableEnded) child.stdin.end()
-    const failure = await this.endGroup(pgid)
+    const failure = await this.endGroup(child, pgid)
     if (failure === undefined) await this.waitStdoutClosed(child)
     child.stdin.destroy()
     child.stdout.destroy()
@@ -266,14 +266,18 @@ export class ProcessGroupStdioTransport implements Transport {
     return failure
   }
 
-  /** Ends the group and the descendants that left it; the error if something survived. */
-  private async endGroup(pgid: number): Promise<Error | undefined> {
+  /** Ends stdin, the group and the descendants that left it; the error if something survived. */
+  private async endGroup(child: ChildProcessWithoutNullStreams, pgid: number): Promise<Error | undefined> {
     const grace = this.options.killGracePeriodMs ?? DEFAULT_KILL_GRACE_PERIOD_MS
     const onSignal = (signal: NodeJS.Signals): void => {
       this.signalsSent.add(signal)
     }
     try {
-      await killProcessGroup(pgid, grace, { leaderExited: this.exited, pipesClosed: this.pipesClosed, onSignal })
+      // Collected first, while the server (their parent) runs; then the end of stdin and
+      // SIGTERM follow in one tick, as they always have.
+      const tree = await collectProcessTree(pgid)
+      if (!child.stdin.destroyed && !child.stdin.writableEnded) child.stdin.end()
+      await endProcessTree(tree, grace, { leaderExited: this.exited, pipesClosed: this.pipesClosed, onSignal })
       return undefined
     } catch (error) {
       return asError(error)
