@@ -2,16 +2,21 @@
  * What the `mcp-pool-fixture-server` bin runs: the fixture MCP server over stdio (the default) or over
  * HTTP (Streamable HTTP at `/mcp` plus legacy SSE at `/sse`), printing one JSON line once listening.
  */
+import { closeSync, existsSync } from "node:fs"
 import { flushCompileCache } from "node:module"
 import { StdioServerTransport } from "@modelcontextprotocol/sdk/server/stdio.js"
 import { createFixtureServer } from "./server.js"
 
 const usage = `usage: mcp-pool-fixture-server [--transport stdio|http] [--port N] [--host HOST] [--name NAME] [--exit-with-stdin]
-  --transport        stdio (default) or http
-  --port             HTTP port, 0 (default) picks a free one
-  --host             HTTP interface, default 127.0.0.1
-  --name             server name reported to clients
-  --exit-with-stdin  (http) exit when stdin ends, so the server dies with the process that spawned it`
+                              [--no-ping] [--refuse-if-exists PATH] [--exit-after-handshake MS]
+  --transport               stdio (default) or http
+  --port                    HTTP port, 0 (default) picks a free one
+  --host                    HTTP interface, default 127.0.0.1
+  --name                    server name reported to clients
+  --exit-with-stdin         (http) exit when stdin ends, so the server dies with the process that spawned it
+  --no-ping                 (stdio) answer ping with -32601 Method not found, as some servers do
+  --refuse-if-exists PATH   exit with code 3 at once, before any handshake, while PATH exists
+  --exit-after-handshake MS (stdio) exit with code 4 MS milliseconds after the handshake (a crash loop)`
 
 interface Cli {
   readonly transport: "stdio" | "http"
@@ -19,6 +24,9 @@ interface Cli {
   readonly host: string
   readonly name: string | undefined
   readonly exitWithStdin: boolean
+  readonly noPing: boolean
+  readonly refuseIfExists: string | undefined
+  readonly exitAfterHandshakeMs: number | undefined
 }
 
 const fail = (message: string): never => {
@@ -32,6 +40,9 @@ const parseArgs = (argv: ReadonlyArray<string>): Cli => {
   let host = "127.0.0.1"
   let name: string | undefined
   let exitWithStdin = false
+  let noPing = false
+  let refuseIfExists: string | undefined
+  let exitAfterHandshakeMs: number | undefined
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i] ?? ""
     const eq = arg.indexOf("=")
@@ -61,6 +72,17 @@ const parseArgs = (argv: ReadonlyArray<string>): Cli => {
       case "--exit-with-stdin":
         exitWithStdin = true
         break
+      case "--no-ping":
+        noPing = true
+        break
+      case "--refuse-if-exists":
+        refuseIfExists = value()
+        break
+      case "--exit-after-handshake": {
+        const v = value()
+        exitAfterHandshakeMs = /^\d+$/.test(v) ? Number(v) : fail(`bad milliseconds: ${v}`)
+        break
+      }
       case "--help":
       case "-h":
         process.stdout.write(`${usage}\n`)
@@ -70,7 +92,7 @@ const parseArgs = (argv: ReadonlyArray<string>): Cli => {
         fail(`unknown argument: ${arg}`)
     }
   }
-  return { transport, port, host, name, exitWithStdin }
+  return { transport, port, host, name, exitWithStdin, noPing, refuseIfExists, exitAfterHandshakeMs }
 }
 
 /** Calls `callback` once stdin ends; `drain` reads (and drops) stdin when nothing else reads it. */
@@ -95,7 +117,19 @@ const exitOnce = (close: () => Promise<void>) => {
 }
 
 const runStdio = async (cli: Cli): Promise<void> => {
-  const server = createFixtureServer(cli.name === undefined ? {} : { name: cli.name })
+  const server = createFixtureServer({
+    ...(cli.name === undefined ? {} : { name: cli.name }),
+    // Output gone, process alive: stdin stays open, so the server lives on until it is ended.
+    onCloseStdout: () => closeSync(1)
+  })
+  // The SDK answers ping itself; without its handler, the protocol answers -32601.
+  if (cli.noPing) server.server.removeRequestHandler("ping")
+  const exitAfter = cli.exitAfterHandshakeMs
+  if (exitAfter !== undefined) {
+    server.server.oninitialized = () => {
+      setTimeout(() => process.exit(4), exitAfter)
+    }
+  }
   const transport = new StdioServerTransport()
   const exit = exitOnce(() => server.close())
   // The client is gone once stdout breaks; nothing more can be said.
@@ -126,6 +160,10 @@ const runHttp = async (cli: Cli): Promise<void> => {
 }
 
 const cli = parseArgs(process.argv.slice(2))
+if (cli.refuseIfExists !== undefined && existsSync(cli.refuseIfExists)) {
+  process.stderr.write(`fixture server refuses to start while ${cli.refuseIfExists} exists\n`)
+  process.exit(3)
+}
 const run = cli.transport === "stdio" ? runStdio : runHttp
 run(cli).catch((error: unknown) => {
   process.stderr.write(`fixture server failed to start: ${error instanceof Error ? error.message : String(error)}\n`)

@@ -20,6 +20,11 @@ export interface FixtureServerOptions {
    * passes a function that drops the session instead, so a crash does not kill the host process.
    */
   readonly onCrash?: (code: number) => void
+  /**
+   * What the `close_stdout` tool does: the stdio bin closes its stdout and keeps running (a server
+   * whose output is gone but whose process lives). Elsewhere the tool answers with a tool error.
+   */
+  readonly onCloseStdout?: () => void
 }
 
 /** The names of the tools the fixture server registers, in registration order. */
@@ -32,7 +37,8 @@ export const fixtureToolNames = [
   "tool_error",
   "crash",
   "echo_meta",
-  "pid"
+  "pid",
+  "close_stdout"
 ] as const
 
 const itemIds = ["1", "2", "3"]
@@ -220,6 +226,19 @@ export const createFixtureServer = (options: FixtureServerOptions = {}): McpServ
   )
 
   mcp.registerTool("pid", { description: "Returns the server's process id." }, () => text(String(process.pid)))
+
+  mcp.registerTool(
+    "close_stdout",
+    { description: "Over stdio: closes the server's stdout and keeps running, without answering." },
+    async (extra) => {
+      const close = options.onCloseStdout
+      if (close === undefined) return { isError: true, content: [{ type: "text", text: "only over stdio" }] }
+      close()
+      return await new Promise<CallToolResult>((_resolve, reject) => {
+        extra.signal.addEventListener("abort", () => reject(new Error("stdout closed")), { once: true })
+      })
+    }
+  )
 
   mcp.registerResource(
     "greeting",

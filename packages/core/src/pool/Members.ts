@@ -10,6 +10,7 @@ import type * as Fiber from "effect/Fiber"
 import * as Scope from "effect/Scope"
 import * as Connection from "../Connection.js"
 import type { MCPConnectionError } from "../Errors.js"
+import { observeExhaustion } from "./Alerting.js"
 import { type Member, type PoolState, alive } from "./State.js"
 
 /** The shortest pause between two re-openings of a pool whose connections keep failing. */
@@ -76,6 +77,9 @@ const openOne = (state: PoolState, demand: boolean): Effect.Effect<void> => {
       }
       state.members.push(member)
       state.adopt(member)
+      // A pool that grew for a burst of borrowers is judged again: they joined it while it
+      // still had room to grow.
+      if (state.line.size > 0) yield* observeExhaustion(state, 0)
     })
   )
   const waited = delay > 0 ? Effect.andThen(backOff(state, delay), connect) : connect

@@ -1,0 +1,162 @@
+import { describe, expect, it } from "@effect/vitest"
+import { fixtureStdioConfig, processGroupAlive, spawnHttpFixtureServer } from "@mcp-pool/test-servers"
+import * as Effect from "effect/Effect"
+import * as Fiber from "effect/Fiber"
+import { TestClock } from "effect/testing"
+import { MCPConnectionError, MCPRequestError } from "../src/Errors.js"
+import { createMcpConnectionManager } from "../src/PromiseApi.js"
+import { errorOf, processesLeft, quick, realSleep, realWait, startManager, text, withinRealTime } from "./support.js"
+
+describe("judging a pool", () => {
+  it.effect(
+    "one failed call in two is no high error rate: the status waits for errorRateMinRequests, as the alert does",
+    () =>
+      Effect.gen(function* () {
+        const { manager } = yield* startManager(
+          { fx: fixtureStdioConfig() },
+          { ...quick, minConnections: 1, maxConnections: 2 },
+          { alerts: { errorRateMinRequests: 10 } }
+        )
+        const tools = yield* manager.getMcpTools("fx")
+        const call = (name: string) => Effect.exit(tools.callTool({ name, arguments: { text: "x" } }))
+        yield* call("fail")
+        yield* call("echo")
+        expect((yield* manager.status).pools.fx).toBe("healthy")
+        expect(manager.alerts.history()).toEqual([])
+        // Ten calls, three failed: now it is judged, the same way by both.
+        for (const name of ["fail", "fail", "echo", "echo", "echo", "echo", "echo", "echo"]) yield* call(name)
+        expect((yield* manager.status).pools.fx).toBe("warning")
+        expect(manager.alerts.history().map((alert) => alert.type)).toEqual(["high_error_rate"])
+      })
+  )
+})
+
+describe("servers that misbehave", () => {
+  it.effect("a server that closes its stdout but stays alive: the call fails at once, not at requestTimeout", () =>
+    Effect.gen(function* () {
+      const { manager, close } = yield* startManager(
+        { fx: fixtureStdioConfig() },
+        { ...quick, minConnections: 1, maxConnections: 1, requestTimeout: 60 }
+      )
+      const pool = yield* manager.pool("fx")
+      const tools = yield* manager.getMcpTools("fx")
+      const pid = Number(text(yield* tools.callTool({ name: "pid" })))
+      const exit = yield* withinRealTime(5_000, "the call", Effect.exit(tools.callTool({ name: "close_stdout" })))
+      expect(errorOf(exit)).toBeInstanceOf(MCPConnectionError)
+      // The process that lived on is ended with its group, and the pool serves on a new one.
+      yield* realWait(() => !processGroupAlive(pid))
+      expect(text(yield* tools.callTool({ name: "echo", arguments: { text: "next" } }))).toBe("next")
+      expect(pool.counters.connectionErrors).toBe(1)
+      yield* close
+      expect(yield* processesLeft).toEqual([])
+    })
+  )
+
+  it.effect(
+    "a server that answers ping with -32601 is alive: lent after an idle spell, checked healthy, never replaced",
+    () =>
+      Effect.gen(function* () {
+        const { manager, close } = yield* startManager(
+          { fx: fixtureStdioConfig(["--no-ping"]) },
+          // Every connection idle for any time is pinged before it is lent.
+          { ...quick, minConnections: 2, maxConnections: 2, aliveBypassWindow: 0 }
+        )
+        const pool = yield* manager.pool("fx")
+        const tools = yield* manager.getMcpTools("fx")
+        const pids = new Set<string>()
+        for (let i = 0; i < 4; i++) {
+          yield* realSleep(5)
+          pids.add(text(yield* tools.callTool({ name: "pid" })))
+        }
+        expect(yield* manager.healthCheck("fx")).toMatchObject({ healthy: true, checked: 2, failed: 0 })
+        // Asked directly, ping is the server's own answer: a JSON-RPC error, not a dead connection.
+        const ping = errorOf(yield* Effect.exit(tools.ping()))
+        expect(ping).toBeInstanceOf(MCPRequestError)
+        expect(ping).toMatchObject({ code: -32601 })
+        expect(pool.counters).toMatchObject({ connectionErrors: 0, opened: 2 })
+        expect(pids.size).toBeLessThanOrEqual(2)
+        expect(manager.alerts.history()).toEqual([])
+        yield* close
+      })
+  )
+
+  it.effect("a crash-looping server is not respawned while idle more often than its back-off allows", () =>
+    Effect.gen(function* () {
+      const { manager, close } = yield* startManager(
+        { fx: fixtureStdioConfig(["--exit-after-handshake", "50"]) },
+        { ...quick, minConnections: 1, maxConnections: 2, retryDelay: 1 },
+        { monitoring: false }
+      )
+      const pool = yield* manager.pool("fx")
+      // Two deaths in a row: the first is re-opened at once, the next one waits 1 s.
+      yield* realWait(() => pool.counters.opened === 2 && pool.snapshot().totalConnections === 0)
+      yield* realSleep(1_000)
+      expect(pool.counters.opened).toBe(2)
+      yield* TestClock.adjust("1 second")
+      yield* realWait(() => pool.counters.opened === 3 && pool.snapshot().totalConnections === 0)
+      // Then 2 s: one more second of the clock is not enough.
+      yield* TestClock.adjust("1 second")
+      yield* realSleep(500)
+      expect(pool.counters.opened).toBe(3)
+      yield* TestClock.adjust("1 second")
+      yield* realWait(() => pool.counters.opened === 4)
+      yield* close
+      expect(yield* processesLeft).toEqual([])
+    })
+  )
+})
+
+describe("a health check asked for always finds out", () => {
+  it.effect("with no connection open and the server unreachable: healthy false, with the reason", () =>
+    Effect.gen(function* () {
+      const gone = yield* Effect.promise(() => spawnHttpFixtureServer())
+      yield* Effect.promise(() => gone.stop())
+      const { manager } = yield* startManager(
+        { remote: { type: "http", url: gone.url } },
+        { ...quick, minConnections: 0, maxConnections: 2 }
+      )
+      const check = yield* manager.healthCheck("remote")
+      expect(check).toMatchObject({ server_name: "remote", healthy: false, checked: 1, failed: 1 })
+      expect(check.reason).toMatch(/MCP server "remote": connection failed: could not connect/)
+      expect((yield* manager.status).pools.remote).toBe("critical")
+    })
+  )
+
+  it.effect("with every connection busy: a busy one is pinged", () =>
+    Effect.gen(function* () {
+      const { manager, close } = yield* startManager(
+        { fx: fixtureStdioConfig() },
+        { ...quick, minConnections: 1, maxConnections: 1 }
+      )
+      const pool = yield* manager.pool("fx")
+      const tools = yield* manager.getMcpTools("fx")
+      const busy = yield* Effect.forkChild(tools.callTool({ name: "sleep", arguments: { ms: 1_000 } }))
+      yield* realWait(() => pool.snapshot().inUseConnections === 1)
+      expect(yield* manager.healthCheck("fx")).toMatchObject({ healthy: true, checked: 1, failed: 0 })
+      yield* Fiber.join(busy)
+      yield* close
+    })
+  )
+})
+
+describe("calls a caller gets wrong", () => {
+  it("callTool without a tool name rejects with a typed error naming what is missing; nothing throws", async () => {
+    const manager = await createMcpConnectionManager({
+      servers: { fx: fixtureStdioConfig() },
+      defaults: { ...quick, minConnections: 0 },
+      monitoring: false
+    })
+    try {
+      const tools = manager.tools("fx")
+      // @ts-expect-error: an untyped caller may pass anything
+      const missing = tools.callTool(undefined)
+      await expect(missing).rejects.toBeInstanceOf(MCPRequestError)
+      await expect(missing).rejects.toThrow(/callTool needs params with a tool name/)
+      // @ts-expect-error: an untyped caller may pass anything
+      await expect(tools.callTool({ arguments: {} })).rejects.toMatchObject({ code: -32602 })
+      expect((await manager.pools()).pools[0]).toMatchObject({ total_requests: 0, total_errors: 0 })
+    } finally {
+      await manager.close()
+    }
+  })
+})
