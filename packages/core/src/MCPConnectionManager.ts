@@ -168,8 +168,9 @@ export class MCPConnectionManager extends Context.Service<MCPConnectionManager, 
     Layer.effect(MCPConnectionManager, make(options))
 
   /**
-   * A layer that reads the config file path from `MCP_CONFIG_PATH` through effect `Config`
-   * (default `./.mcp.json`), and pool defaults from the `MCP_POOL_*` variables.
+   * A layer that reads everything from effect `Config` (the environment, unless a
+   * `ConfigProvider` says otherwise): the config file from `MCP_CONFIG_PATH` (default
+   * `./.mcp.json`), `${VAR}` in it, and pool defaults from the `MCP_POOL_*` variables.
    */
   static readonly layerConfig = (
     configPath: Config.Config<Option.Option<string>> = Config.option(Config.String("MCP_CONFIG_PATH"))
@@ -187,7 +188,7 @@ export class MCPConnectionManager extends Context.Service<MCPConnectionManager, 
               rule: String(error)
             })
         ),
-        (path) => make({ configPath: Option.getOrElse(path, () => "./.mcp.json") })
+        (path) => make({ configPath: Option.getOrUndefined(path) })
       )
     )
 }
@@ -195,15 +196,11 @@ export class MCPConnectionManager extends Context.Service<MCPConnectionManager, 
 const toEffect = <A>(result: Result.Result<A, MCPConfigError>): Effect.Effect<A, MCPConfigError> =>
   Effect.fromResult(result)
 
+/** The servers, from code or a file; `${VAR}` and `MCP_CONFIG_PATH` through effect `Config`. */
 const loadServers = (
   options: ManagerOptions
-): Effect.Effect<ReadonlyArray<ServerConfig.ServerConfig>, MCPConfigError> => {
-  const env = process.env
-  if (options.servers !== undefined) {
-    return toEffect(ServerConfig.fromEntries(options.servers, { source: "options.servers", env }))
-  }
-  return ServerConfig.loadFile(options.configPath ?? ServerConfig.defaultConfigPath(env, process.cwd()), env)
-}
+): Effect.Effect<ReadonlyArray<ServerConfig.ServerConfig>, MCPConfigError> =>
+  ServerConfig.load({ servers: options.servers, configPath: options.configPath })
 
 /** Every server's settings, validated before anything starts, and the resolver for later changes. */
 const resolveConfigs = (options: ManagerOptions, servers: ReadonlyArray<ServerConfig.ServerConfig>) =>

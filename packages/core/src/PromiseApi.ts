@@ -7,9 +7,11 @@
 import type { Client } from "@modelcontextprotocol/sdk/client/index.js"
 import * as Alerts from "./Alerts.js"
 import * as Cause from "effect/Cause"
+import * as ConfigProvider from "effect/ConfigProvider"
 import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
+import * as Layer from "effect/Layer"
 import * as ManagedRuntime from "effect/ManagedRuntime"
 import * as Result from "effect/Result"
 import { MCPAborted, type MCPConfigError, MCPManagerClosed, MCPServerNotFound } from "./Errors.js"
@@ -86,7 +88,10 @@ const closedError = (operation: string, serverName = "") => new MCPManagerClosed
  * @category constructors
  */
 export const createMcpConnectionManager = async (options: ManagerOptions = {}): Promise<McpConnectionManager> => {
-  const runtime = ManagedRuntime.make(MCPConnectionManager.layer(options))
+  // The environment as it is now: effect's default provider keeps the first one it read.
+  const runtime = ManagedRuntime.make(
+    MCPConnectionManager.layer(options).pipe(Layer.provide(ConfigProvider.layer(ConfigProvider.fromEnv())))
+  )
   const built = await runtime.runPromiseExit(Effect.context<MCPConnectionManager>())
   if (Exit.isFailure(built)) {
     await runtime.dispose()
