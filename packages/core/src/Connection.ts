@@ -5,7 +5,7 @@
  * @since 0.1.0
  */
 import { Client } from "@modelcontextprotocol/sdk/client/index.js"
-import { SSEClientTransport } from "@modelcontextprotocol/sdk/client/sse.js"
+import { SSEClientTransport, SseError } from "@modelcontextprotocol/sdk/client/sse.js"
 import { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/streamableHttp.js"
 import type { Transport } from "@modelcontextprotocol/sdk/shared/transport.js"
 import * as Context from "effect/Context"
@@ -153,6 +153,12 @@ export const make = (options: MakeOptions): Effect.Effect<Connection, MCPConnect
           }
           client.onerror = (error) => {
             if (resource.closed) return
+            // A legacy SSE stream that broke would reconnect on its own into a new session that
+            // never had the MCP handshake: the connection is dead, and is closed by its pool.
+            if (error instanceof SseError && isAlive(connection)) {
+              markDead(connection, `the SSE event stream broke: ${describeCause(error)}`)
+              options.onDead?.(connection, connection.deadReason ?? "the SSE event stream broke")
+            }
             Effect.runForkWith(context)(
               Effect.logDebug(scrub(`transport error: ${describeCause(error)}`)).pipe(
                 Effect.annotateLogs({ server: server.name, connection: id })

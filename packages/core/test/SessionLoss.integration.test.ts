@@ -32,32 +32,57 @@ const defaults: PoolConfigInput = {
 }
 
 describe("a lost legacy SSE session", () => {
-  it.live("a server restarted on the same port: the call succeeds on a fresh connection, the old one is gone", () =>
-    Effect.gen(function* () {
-      const first = yield* spawnServer()
-      const scope = yield* Scope.make()
-      yield* Effect.gen(function* () {
-        const manager = yield* Manager.make({ servers: { legacy: { type: "sse", url: first.sseUrl } }, defaults }).pipe(
-          Scope.provide(scope)
-        )
-        const tools = yield* manager.getMcpTools("legacy")
-        const pool = yield* manager.pool("legacy")
-        expect(text(yield* tools.callTool({ name: "pid" }))).toBe(String(first.pid))
-        const before = pool.snapshot().connections.map((connection) => connection.id)
-        expect(before).toHaveLength(1)
+  it.live(
+    "a server restarted on the same port: its broken stream ends the connection; the call succeeds on a fresh one",
+    () =>
+      Effect.gen(function* () {
+        const first = yield* spawnServer()
+        const scope = yield* Scope.make()
+        yield* Effect.gen(function* () {
+          const manager = yield* Manager.make({
+            servers: { legacy: { type: "sse", url: first.sseUrl } },
+            defaults
+          }).pipe(Scope.provide(scope))
+          const tools = yield* manager.getMcpTools("legacy")
+          const pool = yield* manager.pool("legacy")
+          expect(text(yield* tools.callTool({ name: "pid" }))).toBe(String(first.pid))
+          const before = pool.snapshot().connections.map((connection) => connection.id)
+          expect(before).toHaveLength(1)
 
-        // The restarted server answers every POST of the old session 404 "Session not found".
-        yield* Effect.promise(() => first.stop())
-        const second = yield* spawnServer(first.port)
-        expect(text(yield* tools.callTool({ name: "pid" }))).toBe(String(second.pid))
+          // The restarted server answers every POST of the old session 404 "Session not found".
+          yield* Effect.promise(() => first.stop())
+          const second = yield* spawnServer(first.port)
+          expect(text(yield* tools.callTool({ name: "pid" }))).toBe(String(second.pid))
 
-        const after = pool.snapshot()
-        expect(after.connections.map((connection) => connection.id).filter((id) => before.includes(id))).toEqual([])
-        expect(after.connections.every((connection) => connection.alive)).toBe(true)
-        expect(pool.counters.connectionErrors).toBeGreaterThanOrEqual(1)
-        expect(pool.counters.retries).toBeGreaterThanOrEqual(1)
-        expect(pool.counters.errors).toBe(0)
-      }).pipe(Effect.ensuring(Scope.close(scope, Exit.void)))
-    }).pipe(Effect.scoped)
+          const after = pool.snapshot()
+          expect(after.connections.map((connection) => connection.id).filter((id) => before.includes(id))).toEqual([])
+          expect(after.connections.every((connection) => connection.alive)).toBe(true)
+          expect(pool.counters.connectionErrors).toBeGreaterThanOrEqual(1)
+          expect(pool.counters.errors).toBe(0)
+        }).pipe(Effect.ensuring(Scope.close(scope, Exit.void)))
+      }).pipe(Effect.scoped)
+  )
+
+  it.live(
+    "a server that forgot the session but keeps the stream: 404 on the next POST, retried on a fresh connection",
+    () =>
+      Effect.gen(function* () {
+        const server = yield* spawnServer()
+        const scope = yield* Scope.make()
+        yield* Effect.gen(function* () {
+          const manager = yield* Manager.make({
+            servers: { legacy: { type: "sse", url: server.sseUrl } },
+            defaults
+          }).pipe(Scope.provide(scope))
+          const tools = yield* manager.getMcpTools("legacy")
+          const pool = yield* manager.pool("legacy")
+          const [lost] = pool.snapshot().connections.map((connection) => connection.id)
+          expect(text(yield* tools.callTool({ name: "forget_sessions" }))).toBe("forgot every session")
+
+          expect(text(yield* tools.callTool({ name: "echo", arguments: { text: "again" } }))).toBe("again")
+          expect(pool.snapshot().connections.map((connection) => connection.id)).not.toContain(lost)
+          expect(pool.counters).toMatchObject({ retries: 1, errors: 0 })
+        }).pipe(Effect.ensuring(Scope.close(scope, Exit.void)))
+      }).pipe(Effect.scoped)
   )
 })

@@ -84,7 +84,7 @@ export const startHttpFixtureServer = async (options: HttpFixtureServerOptions =
 
   // Like a process exit: every session and connection goes, without answers.
   const crash = options.onCrash ?? (() => void shutdown(true))
-  const newServer = (): McpServer => createFixtureServer({ onCrash: crash })
+  const newServer = (): McpServer => createFixtureServer({ onCrash: crash, onForgetSessions: () => sessions.clear() })
 
   const handleMcp = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
     const sessionId = headerValue(req.headers["mcp-session-id"])

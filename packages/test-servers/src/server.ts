@@ -25,6 +25,11 @@ export interface FixtureServerOptions {
    * whose output is gone but whose process lives). Elsewhere the tool answers with a tool error.
    */
   readonly onCloseStdout?: () => void
+  /**
+   * What the `forget_sessions` tool does: the HTTP server forgets every session, as a restarted
+   * server would, but keeps its connections and streams open. Elsewhere it answers with a tool error.
+   */
+  readonly onForgetSessions?: () => void
 }
 
 /** The names of the tools the fixture server registers, in registration order. */
@@ -38,7 +43,8 @@ export const fixtureToolNames = [
   "crash",
   "echo_meta",
   "pid",
-  "close_stdout"
+  "close_stdout",
+  "forget_sessions"
 ] as const
 
 const itemIds = ["1", "2", "3"]
@@ -237,6 +243,17 @@ export const createFixtureServer = (options: FixtureServerOptions = {}): McpServ
       return await new Promise<CallToolResult>((_resolve, reject) => {
         extra.signal.addEventListener("abort", () => reject(new Error("stdout closed")), { once: true })
       })
+    }
+  )
+
+  mcp.registerTool(
+    "forget_sessions",
+    { description: "Over HTTP: forgets every session (as after a restart) and keeps the streams open." },
+    () => {
+      const forget = options.onForgetSessions
+      if (forget === undefined) return { isError: true, content: [{ type: "text", text: "only over HTTP" }] }
+      forget()
+      return text("forgot every session")
     }
   )
 
