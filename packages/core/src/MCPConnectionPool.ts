@@ -36,7 +36,7 @@ import {
   zeroCounters
 } from "./pool/State.js"
 import type { PoolConfig } from "./PoolConfig.js"
-import type * as ServerConfig from "./ServerConfig.js"
+import * as ServerConfig from "./ServerConfig.js"
 
 export type { HealthCheckResult } from "./pool/Health.js"
 export { exhausted, type Judgement, type Status, utilization } from "./pool/Judgement.js"
@@ -142,6 +142,7 @@ const makeState = (options: {
       scope,
       background: (effect) => runFork(Effect.annotateLogs(effect, { server: server.name })),
       telemetry,
+      scrub: ServerConfig.scrubber(server),
       alerts,
       thresholds,
       breaker: makeBreaker({

@@ -97,7 +97,7 @@ const check = (state: PoolState, ticket: Ticket, member: Member): Effect.Effect<
   const connection = member.connection
   if (!Connection.isAlive(connection)) return giveUp(state, ticket)
   if (connection.inFlight > 0 || Date.now() - connection.lastUsedAt <= state.limits.aliveBypassMs) return undefined
-  return Effect.flatMap(probe(connection, state.limits.connectionTimeoutMs), (probed) => {
+  return Effect.flatMap(probe(connection, state.limits.connectionTimeoutMs, state.scrub), (probed) => {
     if (probed.alive) {
       connection.lastUsedAt = Date.now()
       return Effect.void

@@ -37,7 +37,7 @@ const WHAT = "health-check ping"
 const checkOne = (state: PoolState, member: Member): Effect.Effect<Probed> => {
   const connection = member.connection
   state.pingsInFlight++
-  return probe(connection, state.limits.connectionTimeoutMs, WHAT).pipe(
+  return probe(connection, state.limits.connectionTimeoutMs, state.scrub, WHAT).pipe(
     Effect.tap((probed) => {
       if (probed.alive) {
         state.streak = 0

@@ -21,11 +21,13 @@ const answered = (cause: unknown): boolean =>
 
 /**
  * Pings a connection; it is alive when the server answers within `timeoutMs` (on the effect
- * clock, so `TestClock` drives the limit in tests). `what` names the ping in the reason.
+ * clock, so `TestClock` drives the limit in tests). `what` names the ping in the reason, which
+ * `scrub` rids of the server's secrets (an error can quote them).
  */
 export const probe = (
   connection: Connection.Connection,
   timeoutMs: number,
+  scrub: (text: string) => string,
   what: string = "ping"
 ): Effect.Effect<Probed> =>
   Effect.tryPromise({
@@ -39,7 +41,7 @@ export const probe = (
     }),
     Effect.catch((cause) =>
       Effect.succeed<Probed>(
-        answered(cause) ? ALIVE : { alive: false, reason: `failed a ${what}: ${describeCause(cause)}` }
+        answered(cause) ? ALIVE : { alive: false, reason: scrub(`failed a ${what}: ${describeCause(cause)}`) }
       )
     )
   )

@@ -9,7 +9,6 @@ import * as Connection from "../Connection.js"
 import { MCPAborted, type MCPCallError, type MCPCircuitOpen, type MCPPoolExhausted } from "../Errors.js"
 import { classify, describeCause } from "../internal/classify.js"
 import * as Telemetry from "../internal/telemetry.js"
-import * as ServerConfig from "../ServerConfig.js"
 import { borrow, closed, release } from "./Admission.js"
 import { observeErrorRate, observeExhaustion } from "./Alerting.js"
 import { breakerOutcome, errorOutcome, retryable, retrySchedule } from "./Policy.js"
@@ -56,7 +55,7 @@ export interface RequestPath {
 /** Builds the request path of a pool. */
 export const make = (state: PoolState): RequestPath => {
   const { counters, telemetry, breaker, clock, limits } = state
-  const scrub = ServerConfig.scrubber(state.server)
+  const scrub = state.scrub
   const activeSpanForSdk = state.server.transport !== "stdio"
   const schedule = retrySchedule(limits.retryDelayMs)
 

@@ -227,6 +227,8 @@ export interface PoolState {
   /** Forks background work (opening, closing, logging) into the pool's scope, from anywhere. */
   readonly background: <A, E>(effect: Effect.Effect<A, E>) => Fiber.Fiber<A, E>
   readonly telemetry: Telemetry.PoolTelemetry
+  /** Removes the server's secrets from a text (see `ServerConfig.scrubber`): for every reason the pool quotes. */
+  readonly scrub: (text: string) => string
   readonly alerts: Alerts.Alerts | undefined
   readonly thresholds: Alerts.Thresholds
   readonly breaker: CircuitBreaker.CircuitBreaker
