@@ -18,8 +18,11 @@ const SCAN_CHUNK = 64
 
 /** One process as its `/proc/<pid>/stat` shows it. */
 export interface ProcStat {
+  /** Its process id. */
   readonly pid: number
+  /** The id of its parent (init or a subreaper once its parent has exited). */
   readonly ppid: number
+  /** The id of its process group. */
   readonly pgid: number
   /** The state letter; `Z` is a zombie, which has exited and only waits to be reaped. */
   readonly state: string
@@ -32,7 +35,9 @@ export interface ProcStat {
  * while a process with its pid and start time still exists.
  */
 export interface ProcessRef {
+  /** Its process id. */
   readonly pid: number
+  /** Its start time as collected (see {@link ProcStat}). */
   readonly startTime: string
   /** Whether it leads its own process group, which is then signalled as a whole. */
   readonly leadsGroup: boolean
