@@ -138,6 +138,7 @@ const makeState = (options: {
       server,
       config,
       limits,
+      requestOptions: { timeout: limits.requestTimeoutMs },
       clock,
       scope,
       background: (effect) => runFork(Effect.annotateLogs(effect, { server: server.name })),
@@ -233,7 +234,6 @@ export const make = (options: {
     // parallel, then the background fibers (opening, retiring) are interrupted.
     yield* Scope.addFinalizer(state.scope, shutdown(state))
 
-    const { request } = RequestPath.make(state)
     // `minConnections` opened in parallel from the start.
     const initial = Array.from({ length: state.config.minConnections }, () => Members.open(state, false))
     state.background(Members.retireIdle(state))
@@ -242,7 +242,7 @@ export const make = (options: {
       serverName: state.serverName,
       server: state.server,
       config: state.config,
-      request,
+      request: (info, run) => RequestPath.request(state, info, run),
       withConnection: (f) =>
         orForward(state, Admission.withConnection(state, f), (next) => next.withConnection(f), "withConnection"),
       lease: orForward<Connection.Connection, never, Scope.Scope>(

@@ -221,6 +221,8 @@ export interface PoolState {
   readonly server: ServerConfig.ServerConfig
   readonly config: PoolConfig
   readonly limits: Limits
+  /** The SDK options of a request that carries no signal: one shared object, which the SDK only reads. */
+  readonly requestOptions: SdkRequestOptions
   readonly clock: Clock.Clock
   /** The pool's scope: its background fibers and its connections end with it. */
   readonly scope: Scope.Scope

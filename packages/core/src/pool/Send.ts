@@ -1,0 +1,164 @@
+/**
+ * One request on one connection: the SDK call with the pool's options, its bookkeeping where it
+ * ends, and what its failure means (a typed error, a dead connection, our close, the caller's abort).
+ */
+import * as Effect from "effect/Effect"
+import * as Connection from "../Connection.js"
+import { MCPAborted, type MCPCallError } from "../Errors.js"
+import { classify, describeCause } from "../internal/classify.js"
+import * as Telemetry from "../internal/telemetry.js"
+import { closed, release } from "./Admission.js"
+import type { Member, PoolState, RequestInfo, Run, SdkRequestOptions, Ticket } from "./State.js"
+
+/** The bookkeeping of one request: its telemetry, and the lease of its current attempt. */
+export class PoolCall extends Telemetry.Call implements Ticket {
+  member: Member | undefined = undefined
+  /** Handed to the pool that replaced this one: counted and timed there, not here. */
+  forwarded = false
+}
+
+/** The error of a call its caller gave up on (its signal aborted), with the signal's reason. */
+export const aborted = (state: PoolState, info: RequestInfo): MCPAborted => {
+  const reason: unknown = info.signal?.reason
+  return new MCPAborted({
+    serverName: state.serverName,
+    method: info.method,
+    reason: reason === undefined ? "aborted" : state.scrub(describeCause(reason))
+  })
+}
+
+/**
+ * The typed error of a request the SDK rejected, counted: our own close and the caller's
+ * abort first (never the server's fault), then what the SDK said. A connection it proves dead
+ * is marked so, and counted once (a death already reported by the transport is not).
+ */
+const failure = (
+  state: PoolState,
+  connection: Connection.Connection,
+  info: RequestInfo,
+  cause: unknown
+): MCPCallError => {
+  if (state.phase === "closed") return closed(state, info.method)
+  if (info.signal?.aborted === true) return aborted(state, info)
+  const classified = classify(cause, {
+    serverName: state.serverName,
+    method: info.method,
+    transport: state.server.transport,
+    scrub: state.scrub
+  })
+  switch (classified._tag) {
+    case "Request":
+      return classified.error
+    case "Timeout":
+      state.counters.timeouts++
+      return classified.error
+    case "Connection":
+      if (!classified.dead || Connection.isAlive(connection)) state.counters.connectionErrors++
+      if (classified.dead) Connection.markDead(connection, classified.error.reason)
+      return classified.error
+  }
+}
+
+/** The SDK options of a request: the pool's shared object, or one that also carries the fiber's signal. */
+const sdkOptions = (state: PoolState, signal: AbortSignal | undefined): SdkRequestOptions =>
+  signal === undefined ? state.requestOptions : { timeout: state.limits.requestTimeoutMs, signal }
+
+/**
+ * Sends one request on a connection. Must be called when the request runs (it counts the
+ * request in flight at once). `pooled`: the connection is the call's lease, given back when
+ * the request ends (a direct connection is not). A request from a fiber nobody can interrupt
+ * (see `Uninterruptible`) goes without an AbortSignal.
+ */
+export const send = <A>(
+  state: PoolState,
+  connection: Connection.Connection,
+  info: RequestInfo,
+  run: Run<A>,
+  call: PoolCall,
+  pooled: boolean
+): Effect.Effect<A, MCPCallError> => {
+  connection.inFlight++
+  Telemetry.leased(call, state.telemetry, connection.id)
+  if (call.leasedAt - connection.requestMapsRenewedAt > Connection.REQUEST_MAPS_RENEWAL_MS) {
+    Connection.renewRequestMaps(connection, call.leasedAt)
+  }
+  // The bookkeeping of the request's end runs where it ends (the SDK's answer, or the
+  // interruption), not in an onExit around it: one step less on every call.
+  let done = false
+  const settle = (): void => {
+    done = true
+    connection.inFlight--
+    Telemetry.released(call, state.telemetry)
+    // The time just read for the release, as epoch milliseconds (no second clock read).
+    connection.lastUsedAt = performance.timeOrigin + call.releasedAt
+    if (pooled) release(state, call)
+  }
+  const start = (resume: (effect: Effect.Effect<A, MCPCallError>) => void, signal: AbortSignal | undefined) => {
+    let sent: Promise<A>
+    try {
+      sent = run(connection.client, sdkOptions(state, signal), call.meta)
+    } catch (cause) {
+      const error = failure(state, connection, info, cause)
+      settle()
+      resume(Effect.fail(error))
+      return
+    }
+    sent.then(
+      (value) => {
+        if (done) return
+        // A connection that serves a call ends a streak of failures to open one.
+        state.streak = 0
+        settle()
+        resume(Effect.succeed(value))
+      },
+      (cause: unknown) => {
+        if (done) return
+        const error = failure(state, connection, info, cause)
+        settle()
+        resume(Effect.fail(error))
+      }
+    )
+  }
+  const sending: Effect.Effect<A, MCPCallError> = call.uninterruptible
+    ? // Nothing can interrupt the caller: no AbortSignal (Effect.callback makes one only for a
+      // function of two parameters).
+      Effect.callback((resume) => start(resume, undefined))
+    : Effect.callback((resume, signal) => {
+        start(resume, signal)
+        // Interrupted: the signal aborts the SDK request (which sends notifications/cancelled).
+        return Effect.sync(() => {
+          if (!done) settle()
+        })
+      })
+  // Only HTTP has transport instrumentation that could use the span as its parent.
+  return state.server.transport === "stdio" ? sending : Telemetry.withinSpan(call, sending)
+}
+
+/** One call on a one-off connection (`fallback: "direct"`), closed after it. */
+export const direct = <A>(
+  state: PoolState,
+  info: RequestInfo,
+  run: Run<A>,
+  call: PoolCall
+): Effect.Effect<A, MCPCallError> =>
+  Effect.scoped(
+    Effect.suspend(() => {
+      Telemetry.attemptAgain(call)
+      call.reused = false
+      return Effect.flatMap(
+        Connection.make({
+          server: state.server,
+          connectionTimeoutMs: state.limits.connectionTimeoutMs,
+          shutdownGracePeriodMs: state.limits.shutdownGracePeriodMs
+        }),
+        (connection) => {
+          state.counters.fallbacks++
+          return send(state, connection, info, run, call, false)
+        }
+      )
+    })
+  ).pipe(
+    Effect.tap(() =>
+      Effect.logWarning(`pool of "${state.serverName}" cannot serve; ran ${info.method} on a direct connection`)
+    )
+  )
