@@ -9,22 +9,15 @@ import * as Clock from "effect/Clock"
 import * as Config from "effect/Config"
 import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
-import * as Exit from "effect/Exit"
-import * as FiberMap from "effect/FiberMap"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import * as Result from "effect/Result"
 import * as Scope from "effect/Scope"
 import * as Alerts from "./Alerts.js"
 import type { Connection } from "./Connection.js"
-import {
-  MCPConfigError,
-  type MCPConnectionError,
-  MCPManagerClosed,
-  type MCPPoolExhausted,
-  MCPServerNotFound
-} from "./Errors.js"
-import * as MCPConnectionPool from "./MCPConnectionPool.js"
+import { MCPConfigError, type MCPConnectionError, type MCPManagerClosed, type MCPPoolExhausted } from "./Errors.js"
+import * as Registry from "./manager/Registry.js"
+import type * as MCPConnectionPool from "./MCPConnectionPool.js"
 import * as MCPHealthMonitor from "./MCPHealthMonitor.js"
 import * as Metrics from "./Metrics.js"
 import * as PoolConfig from "./PoolConfig.js"
@@ -74,7 +67,7 @@ export interface ServerInfo {
  * @since 0.1.0
  * @category models
  */
-export type LookupError = MCPServerNotFound | MCPManagerClosed
+export type LookupError = Registry.LookupError
 
 /**
  * The manager's operations. After the manager closed, every operation that returns an
@@ -225,15 +218,6 @@ const resolveConfigs = (options: ManagerOptions, servers: ReadonlyArray<ServerCo
     return { defaults, configs, resolveFor }
   })
 
-const closedError = (operation: string, name = "") => new MCPManagerClosed({ serverName: name, operation })
-
-interface Entry {
-  readonly server: ServerConfig.ServerConfig
-  overrides: PoolConfig.PoolConfigInput
-  pool: MCPConnectionPool.MCPConnectionPool
-  scope: Scope.Closeable
-}
-
 /**
  * Builds the manager: reads the configuration, validates every pool's settings (failing
  * with `MCPConfigError` before anything starts), opens the pools in parallel, and
@@ -246,140 +230,72 @@ export const make = (options: ManagerOptions = {}): Effect.Effect<Service, MCPCo
   Effect.gen(function* () {
     const servers = yield* loadServers(options)
     const { defaults, configs, resolveFor } = yield* resolveConfigs(options, servers)
-
-    const managerScope = yield* Effect.scope
     const alerts = yield* Alerts.make(options.alerts)
-    const monitors = yield* FiberMap.make<string>()
-    // Every pool's scope is a child of this one, which closes its children in parallel: no
-    // pool can outlive the manager, even one started between two finalizers.
-    const poolScopes = yield* Scope.fork(managerScope, "parallel")
-    const entries = new Map<string, Entry>()
-    let closed = false
-    let monitoring = false
-
-    const startPool = (server: ServerConfig.ServerConfig, config: PoolConfig.PoolConfig) =>
-      Effect.gen(function* () {
-        const scope = yield* Scope.fork(poolScopes)
-        const pool = yield* MCPConnectionPool.make({ server, config, alerts }).pipe(Scope.provide(scope))
-        return { pool, scope }
-      })
-    yield* Effect.forEach(
-      servers,
-      (server, index) =>
-        Effect.map(startPool(server, configs[index] ?? defaults), ({ pool, scope }) => {
-          entries.set(server.name, { server, overrides: {}, pool, scope })
-        }),
-      { discard: true }
-    )
-    // Runs first when the manager closes: refuse everything, stop the monitors, close the pools.
-    yield* Scope.addFinalizer(
-      managerScope,
-      Effect.suspend(() => {
-        closed = true
-        monitoring = false
-        return Effect.andThen(FiberMap.clear(monitors), Scope.close(poolScopes, Exit.void))
-      })
-    )
+    const registry = yield* Registry.make({ servers, configs, alerts, resolve: resolveFor })
     if (options.warmUp !== false) {
-      yield* Effect.forEach(entries.values(), (entry) => entry.pool.warmUp, { concurrency: "unbounded", discard: true })
-    }
-
-    const notFound = (name: string) =>
-      new MCPServerNotFound({ serverName: name, knownServers: Array.from(entries.keys()) })
-    const lookup = (name: string, operation: string): Effect.Effect<Entry, LookupError> =>
-      Effect.suspend((): Effect.Effect<Entry, LookupError> => {
-        if (closed) return Effect.fail(closedError(operation, name))
-        const entry = entries.get(name)
-        return entry === undefined ? Effect.fail(notFound(name)) : Effect.succeed(entry)
+      yield* Effect.forEach(registry.entries.values(), (entry) => entry.pool.warmUp, {
+        concurrency: "unbounded",
+        discard: true
       })
-    const pool = (name: string) => Effect.map(lookup(name, "pool"), (entry) => entry.pool)
-    const currentPool = (name: string) => (closed ? undefined : entries.get(name)?.pool)
-
-    const startMonitor = (name: string, entry: Entry) =>
-      Effect.asVoid(FiberMap.run(monitors, name, MCPHealthMonitor.run(entry.pool)))
-    const startAll = Effect.suspend(() => {
-      monitoring = true
-      return Effect.forEach(entries, ([name, entry]) => startMonitor(name, entry), { discard: true })
-    })
-    const startMonitoring: Effect.Effect<void, MCPManagerClosed> = Effect.suspend(() =>
-      closed ? Effect.fail(closedError("startMonitoring")) : startAll
-    )
-    const stopMonitoring: Effect.Effect<void> = Effect.suspend(() => {
-      monitoring = false
-      return FiberMap.clear(monitors)
-    })
-    if (options.monitoring !== false) yield* startAll
-
-    const configureServerPool = (name: string, input: PoolConfig.PoolConfigInput) =>
-      Effect.gen(function* () {
-        const entry = yield* lookup(name, "configureServerPool")
-        const validated = yield* toEffect(
-          PoolConfig.validateInput(input, { source: "configureServerPool", path: name, serverName: name })
-        )
-        const overrides = { ...entry.overrides, ...validated }
-        const config = yield* resolveFor(entry.server, overrides)
-        const started = yield* startPool(entry.server, config)
-        const previous = { pool: entry.pool, scope: entry.scope }
-        entry.overrides = overrides
-        entry.pool = started.pool
-        entry.scope = started.scope
-        alerts.reset(name)
-        if (monitoring) yield* startMonitor(name, entry)
-        // New calls go to the new pool now; the old one forwards those waiting for a
-        // connection, finishes the calls in flight, then closes, without holding the caller.
-        yield* Effect.forkIn(
-          Effect.andThen(previous.pool.drain(started.pool), Scope.close(previous.scope, Exit.void)),
-          poolScopes
-        )
-      })
-
-    const service: Service = {
-      servers: () =>
-        Array.from(entries.values(), (entry) => ({
-          name: entry.server.name,
-          transport: entry.server.transport,
-          pooled: true
-        })),
-      pool,
-      pools: () => Array.from(entries.values(), (entry) => entry.pool),
-      currentPool,
-      getMcpTools: (name) =>
-        Effect.map(lookup(name, "getMcpTools"), () => PooledMCPTools.make(name, pool(name), () => currentPool(name))),
-      withConnection: (name, f) =>
-        Effect.flatMap(pool(name), (p) => p.withConnection((connection) => f(connection.client, connection))),
-      lease: (name) => Effect.flatMap(pool(name), (p) => p.lease),
-      configureServerPool,
-      stats: () => Array.from(entries.values(), (entry) => entry.pool.snapshot()),
-      defaults,
-      config: () => ({
-        defaults: PoolConfig.toSnakeCase(defaults),
-        servers: Object.fromEntries(
-          Array.from(entries.values(), (entry) => [
-            entry.server.name,
-            { ...ServerConfig.redact(entry.server), pool_config: PoolConfig.toSnakeCase(entry.pool.config) }
-          ])
-        )
-      }),
-      status: Clock.clockWith((clock) =>
-        closed
-          ? Effect.fail(closedError("status"))
-          : Effect.sync(() =>
-              Metrics.statusReport(
-                Array.from(entries.values(), (entry) => entry.pool),
-                clock.currentTimeMillisUnsafe()
-              )
-            )
-      ),
-      alerts,
-      healthCheck: (name) =>
-        Effect.flatMap(lookup(name, "healthCheck"), (entry) => MCPHealthMonitor.checkNow(entry.pool)),
-      startMonitoring,
-      stopMonitoring,
-      isMonitoring: () => monitoring,
-      isClosed: () => closed
     }
-    return service
+    // Nothing can have closed the registry yet.
+    if (options.monitoring !== false) yield* Effect.orDie(Registry.startMonitoring(registry))
+    return operations(registry, defaults)
   })
+
+/** The manager's operations over its pools. */
+const operations = (registry: Registry.Registry, defaults: PoolConfig.PoolConfig): Service => {
+  const { entries, alerts } = registry
+  const pool = (name: string) => Effect.map(Registry.lookup(registry, name, "pool"), (entry) => entry.pool)
+  const currentPool = (name: string) => (registry.closed ? undefined : entries.get(name)?.pool)
+  return {
+    servers: () =>
+      Array.from(entries.values(), (entry) => ({
+        name: entry.server.name,
+        transport: entry.server.transport,
+        pooled: true
+      })),
+    pool,
+    pools: () => Array.from(entries.values(), (entry) => entry.pool),
+    currentPool,
+    getMcpTools: (name) =>
+      Effect.map(Registry.lookup(registry, name, "getMcpTools"), () =>
+        PooledMCPTools.make(name, pool(name), () => currentPool(name))
+      ),
+    withConnection: (name, f) =>
+      Effect.flatMap(pool(name), (p) => p.withConnection((connection) => f(connection.client, connection))),
+    lease: (name) => Effect.flatMap(pool(name), (p) => p.lease),
+    configureServerPool: (name, input) => Registry.reconfigure(registry, name, input),
+    stats: () => Array.from(entries.values(), (entry) => entry.pool.snapshot()),
+    defaults,
+    config: () => ({
+      defaults: PoolConfig.toSnakeCase(defaults),
+      servers: Object.fromEntries(
+        Array.from(entries.values(), (entry) => [
+          entry.server.name,
+          { ...ServerConfig.redact(entry.server), pool_config: PoolConfig.toSnakeCase(entry.pool.config) }
+        ])
+      )
+    }),
+    status: Clock.clockWith((clock) =>
+      registry.closed
+        ? Effect.fail(Registry.closedError("status"))
+        : Effect.sync(() =>
+            Metrics.statusReport(
+              Array.from(entries.values(), (entry) => entry.pool),
+              clock.currentTimeMillisUnsafe()
+            )
+          )
+    ),
+    alerts,
+    healthCheck: (name) =>
+      Effect.flatMap(Registry.lookup(registry, name, "healthCheck"), (entry) => MCPHealthMonitor.checkNow(entry.pool)),
+    startMonitoring: Registry.startMonitoring(registry),
+    stopMonitoring: Registry.stopMonitoring(registry),
+    isMonitoring: () => registry.monitoring,
+    isClosed: () => registry.closed
+  }
+}
 
 /**
  * The Promise flavour of a server's pooled tools on a manager, each call started by
