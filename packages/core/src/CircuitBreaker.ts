@@ -5,11 +5,12 @@
  * @since 0.1.0
  */
 import * as Clock from "effect/Clock"
-import * as Duration from "effect/Duration"
+import type * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import { dual } from "effect/Function"
-import { MCPCircuitOpen } from "./Errors.js"
+import type { MCPCircuitOpen } from "./Errors.js"
+import * as internal from "./internal/circuitBreaker.js"
 
 /**
  * The state of a breaker, spelled as the monitoring API shows it.
@@ -47,19 +48,6 @@ export interface Transition {
 export type Outcome = "success" | "failure" | "ignored"
 
 /**
- * The right to make one call, handed out by `admit` and handed back with `record`.
- *
- * @since 0.1.0
- * @category models
- */
-export interface Permit {
-  /** Whether this call is the single probe of a half-open breaker. */
-  readonly probe: boolean
-  /** The breaker's generation when the permit was given; outcomes of older generations are ignored. */
-  readonly generation: number
-}
-
-/**
  * Options of `make`.
  *
  * @since 0.1.0
@@ -77,9 +65,8 @@ export interface Options {
 }
 
 /**
- * A breaker. The `Unsafe` methods are the synchronous state machine, driven with an explicit
- * clock time; the effectful API (`execute`, `state`) reads effect's `Clock`, so `TestClock`
- * controls recovery.
+ * A breaker, as its owner reads it. Time comes from effect's `Clock` (`state`), so `TestClock`
+ * controls recovery; `stateUnsafe` reads it at a clock time of the caller's.
  *
  * @since 0.1.0
  * @category models
@@ -90,7 +77,7 @@ export interface CircuitBreaker {
   readonly recoveryTimeoutMs: number
   /** The state at the clock's current time (an open breaker past its timeout reads half-open). */
   readonly state: Effect.Effect<State>
-  /** The state at time `now`, applying the open → half-open step if it is due. */
+  /** The state at time `now` (epoch milliseconds), applying the open → half-open step if it is due. */
   readonly stateUnsafe: (now: number) => State
   /** Failures in the current run (closed state). */
   readonly consecutiveFailures: () => number
@@ -98,118 +85,15 @@ export interface CircuitBreaker {
   readonly transitionCounts: () => Readonly<Record<State, number>>
   /** When an open breaker will admit a probe (epoch milliseconds), else `undefined`. */
   readonly retryAt: () => number | undefined
-  /** Asks to make a call at time `now`: a permit, or the error to fail the call with. */
-  readonly admitUnsafe: (now: number) => { readonly permit: Permit } | { readonly rejected: MCPCircuitOpen }
-  /** Hands back a permit with the call's outcome. */
-  readonly recordUnsafe: (permit: Permit, outcome: Outcome, now: number) => void
-  /** Transitions made by the unsafe methods that `onTransition` has not seen yet. */
-  readonly drainTransitions: () => ReadonlyArray<Transition>
-  /** Whether transitions wait for `flush` (lets a hot path skip it when there are none). */
-  readonly hasPendingTransitions: () => boolean
-  /** Runs `onTransition` for the pending transitions. */
-  readonly flush: Effect.Effect<void>
 }
 
 /**
- * Creates a closed breaker.
+ * Creates a closed breaker; run effects under it with `execute`.
  *
  * @since 0.1.0
  * @category constructors
  */
-export const make = (options: Options): CircuitBreaker => {
-  const threshold = Math.max(1, Math.floor(options.failureThreshold))
-  const recoveryTimeoutMs = Duration.toMillis(options.recoveryTimeout)
-  const onTransition = options.onTransition
-  let state: State = "closed"
-  let failures = 0
-  let retryAt = 0
-  let probeOut = false
-  let generation = 0
-  const counts: Record<State, number> = { closed: 0, open: 0, half_open: 0 }
-  let pending: Array<Transition> = []
-  // Every call admitted while closed gets the same permit (nothing in it is per call).
-  let closedAdmission = { permit: { probe: false, generation } }
-
-  const move = (to: State, reason: string, now: number) => {
-    const transition: Transition = { name: options.name, from: state, to, reason, at: now }
-    state = to
-    generation++
-    closedAdmission = { permit: { probe: false, generation } }
-    counts[to]++
-    probeOut = false
-    failures = 0
-    if (to === "open") retryAt = now + recoveryTimeoutMs
-    if (onTransition !== undefined) pending.push(transition)
-  }
-
-  const stateUnsafe = (now: number): State => {
-    if (state === "open" && now >= retryAt) {
-      move("half_open", `recovery timeout of ${recoveryTimeoutMs} ms elapsed`, now)
-    }
-    return state
-  }
-
-  const admitUnsafe: CircuitBreaker["admitUnsafe"] = (now) => {
-    const current = stateUnsafe(now)
-    if (current === "closed") return closedAdmission
-    if (current === "half_open" && !probeOut) {
-      probeOut = true
-      return { permit: { probe: true, generation } }
-    }
-    return {
-      rejected: new MCPCircuitOpen({
-        serverName: options.name,
-        retryAfter: new Date(current === "open" ? retryAt : now)
-      })
-    }
-  }
-
-  const recordUnsafe: CircuitBreaker["recordUnsafe"] = (permit, outcome, now) => {
-    if (permit.generation !== generation) return
-    if (state === "closed") {
-      if (outcome === "success") failures = 0
-      else if (outcome === "failure" && ++failures >= threshold) {
-        move("open", `${threshold} consecutive failure${threshold === 1 ? "" : "s"}`, now)
-      }
-      return
-    }
-    if (state === "half_open" && permit.probe) {
-      if (outcome === "success") move("closed", "the probe succeeded", now)
-      else if (outcome === "failure") move("open", "the probe failed", now)
-      else probeOut = false
-    }
-  }
-
-  const drainTransitions = () => {
-    const drained = pending
-    pending = []
-    return drained
-  }
-
-  const flush: Effect.Effect<void> = Effect.suspend(() => {
-    if (pending.length === 0 || onTransition === undefined) return Effect.void
-    return Effect.forEach(drainTransitions(), onTransition, { discard: true })
-  })
-
-  return {
-    name: options.name,
-    failureThreshold: threshold,
-    recoveryTimeoutMs,
-    state: Effect.flatMap(
-      Clock.clockWith((clock) => Effect.sync(() => stateUnsafe(clock.currentTimeMillisUnsafe()))),
-      (current) => Effect.as(flush, current)
-    ),
-    stateUnsafe,
-    consecutiveFailures: () => failures,
-    transitionCounts: () => ({ ...counts }),
-    retryAt: () => (state === "open" ? retryAt : undefined),
-    admitUnsafe,
-    recordUnsafe,
-    drainTransitions,
-    hasPendingTransitions: () => pending.length > 0 && onTransition !== undefined,
-    flush
-  }
-}
+export const make = (options: Options): CircuitBreaker => internal.make(options)
 
 /**
  * How `execute` reads a finished call. The default counts every failure of the effect and
@@ -262,15 +146,16 @@ export const execute: {
     classify: Classify<A, E> = defaultClassify
   ): Effect.Effect<A, E | MCPCircuitOpen, R> =>
     Clock.clockWith((clock): Effect.Effect<A, E | MCPCircuitOpen, R> => {
-      const admitted = breaker.admitUnsafe(clock.currentTimeMillisUnsafe())
-      if ("rejected" in admitted) return Effect.andThen(breaker.flush, Effect.fail(admitted.rejected))
+      const machine = internal.machineOf(breaker)
+      const admitted = machine.admitUnsafe(clock.currentTimeMillisUnsafe())
+      if ("rejected" in admitted) return Effect.andThen(machine.flush, Effect.fail(admitted.rejected))
       const { permit } = admitted
       return Effect.andThen(
-        breaker.flush,
+        machine.flush,
         Effect.onExit(self, (exit) =>
           Effect.suspend(() => {
-            breaker.recordUnsafe(permit, classify(exit), clock.currentTimeMillisUnsafe())
-            return breaker.flush
+            machine.recordUnsafe(permit, classify(exit), clock.currentTimeMillisUnsafe())
+            return machine.flush
           })
         )
       )

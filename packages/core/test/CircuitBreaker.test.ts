@@ -6,6 +6,7 @@ import * as Fiber from "effect/Fiber"
 import { TestClock } from "effect/testing"
 import * as fc from "fast-check"
 import * as CircuitBreaker from "../src/CircuitBreaker.js"
+import * as Machine from "../src/internal/circuitBreaker.js"
 import { MCPCircuitOpen } from "../src/Errors.js"
 
 type Op =
@@ -27,7 +28,7 @@ const op: fc.Arbitrary<Op> = fc.oneof(
 )
 
 interface Outstanding {
-  readonly permit: CircuitBreaker.Permit
+  readonly permit: Machine.Permit
   /** How many transitions the model had seen when the permit was given. */
   readonly epoch: number
 }
@@ -37,7 +38,7 @@ interface Outstanding {
  * a breaker must keep whatever happens.
  */
 const check = (threshold: number, recoveryMs: number, ops: ReadonlyArray<Op>) => {
-  const breaker = CircuitBreaker.make({
+  const breaker = Machine.make({
     name: "prop",
     failureThreshold: threshold,
     recoveryTimeout: recoveryMs,
@@ -144,7 +145,7 @@ describe("CircuitBreaker state machine (property-based)", () => {
   it("opens after exactly `threshold` consecutive failures, a success ending the run", () => {
     fc.assert(
       fc.property(fc.integer({ min: 1, max: 20 }), (threshold) => {
-        const breaker = CircuitBreaker.make({ name: "t", failureThreshold: threshold, recoveryTimeout: 1_000 })
+        const breaker = Machine.make({ name: "t", failureThreshold: threshold, recoveryTimeout: 1_000 })
         const fail = () => {
           const admitted = breaker.admitUnsafe(0)
           if (!("permit" in admitted)) throw new Error("rejected while closed")

@@ -10,7 +10,7 @@ import type * as Fiber from "effect/Fiber"
 import type * as Scope from "effect/Scope"
 import * as Metric from "effect/Metric"
 import * as Tracer from "effect/Tracer"
-import type { Permit } from "../CircuitBreaker.js"
+import type { Permit } from "./circuitBreaker.js"
 import {
   ACQUIRE_SPAN_NAME,
   LEASE_SPAN_NAME,

@@ -6,7 +6,8 @@ import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Schedule from "effect/Schedule"
 import type * as Alerts from "../Alerts.js"
-import * as CircuitBreaker from "../CircuitBreaker.js"
+import type * as CircuitBreaker from "../CircuitBreaker.js"
+import * as Machine from "../internal/circuitBreaker.js"
 import type { MCPCallError } from "../Errors.js"
 import type * as Telemetry from "../internal/telemetry.js"
 import type { Forwarded } from "./State.js"
@@ -58,9 +59,9 @@ export const makeBreaker = (options: {
   readonly recoveryTimeoutMs: number
   readonly telemetry: Telemetry.PoolTelemetry
   readonly alerts: Alerts.Alerts | undefined
-}): CircuitBreaker.CircuitBreaker => {
+}): Machine.Breaker => {
   const { serverName, telemetry, alerts } = options
-  const breaker: CircuitBreaker.CircuitBreaker = CircuitBreaker.make({
+  const breaker: Machine.Breaker = Machine.make({
     name: serverName,
     failureThreshold: options.failureThreshold,
     recoveryTimeout: options.recoveryTimeoutMs,

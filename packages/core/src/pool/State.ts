@@ -9,7 +9,7 @@ import type * as Effect from "effect/Effect"
 import type * as Fiber from "effect/Fiber"
 import type * as Scope from "effect/Scope"
 import type * as Alerts from "../Alerts.js"
-import type * as CircuitBreaker from "../CircuitBreaker.js"
+import type { Breaker } from "../internal/circuitBreaker.js"
 import type * as Connection from "../Connection.js"
 import type { MCPCallError, MCPConnectionError, MCPManagerClosed, MCPPoolExhausted } from "../Errors.js"
 import type * as Telemetry from "../internal/telemetry.js"
@@ -233,7 +233,7 @@ export interface PoolState {
   readonly scrub: (text: string) => string
   readonly alerts: Alerts.Alerts | undefined
   readonly thresholds: Alerts.Thresholds
-  readonly breaker: CircuitBreaker.CircuitBreaker
+  readonly breaker: Breaker
   readonly counters: Counters
   /** Calls and failures of the alert window. */
   readonly window: SlidingWindow.SlidingWindow
