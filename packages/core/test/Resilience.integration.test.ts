@@ -1,66 +1,31 @@
 import { describe, expect, it } from "@effect/vitest"
-import {
-  descendantsOf,
-  fixtureStdioConfig,
-  processGroupAlive,
-  spawnHttpFixtureServer,
-  waitFor
-} from "@mcp-pool/test-servers"
+import { fixtureStdioConfig, processGroupAlive } from "@mcp-pool/test-servers"
 import * as Cause from "effect/Cause"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Fiber from "effect/Fiber"
-import * as Logger from "effect/Logger"
-import * as References from "effect/References"
-import * as Scope from "effect/Scope"
 import { TestClock } from "effect/testing"
 import * as Connection from "../src/Connection.js"
 import { MCPCircuitOpen, MCPConnectionError, MCPRequestError } from "../src/Errors.js"
-import * as Manager from "../src/MCPConnectionManager.js"
 import * as Metrics from "../src/Metrics.js"
 import type { PoolConfigInput } from "../src/PoolConfig.js"
-
-/** Waits in real time (the test clock does not move) for real processes and sockets to do their part. */
-const realWait = (predicate: () => boolean | Promise<boolean>, timeoutMs = 10_000) =>
-  Effect.promise(() => waitFor(predicate, timeoutMs))
-
-/**
- * Builds a manager in a scope of its own. The test closes it to check what closing does;
- * the test's scope closes it too, so a failed assertion leaves no server running.
- */
-const start = (servers: Record<string, unknown>, defaults: PoolConfigInput, options: Manager.ManagerOptions = {}) =>
-  Effect.gen(function* () {
-    const scope = yield* Scope.make()
-    const close = Scope.close(scope, Exit.void)
-    yield* Effect.addFinalizer(() => close)
-    const manager = yield* Manager.make({ servers, defaults, ...options }).pipe(Scope.provide(scope))
-    return { manager, close }
-  })
-
-/** An HTTP fixture server in its own process, stopped with the test's scope at the latest. */
-const httpServer = (port?: number) =>
-  Effect.acquireRelease(
-    Effect.promise(() => spawnHttpFixtureServer(port === undefined ? {} : { port })),
-    (server) => Effect.promise(() => server.stop())
-  )
-
-const errorOf = <A, E>(exit: Exit.Exit<A, E>): E | undefined => {
-  if (Exit.isSuccess(exit)) return undefined
-  const error = Exit.findErrorOption(exit)
-  return error._tag === "Some" ? error.value : undefined
-}
-
-const noServerLeft = Effect.promise(async () => {
-  await waitFor(async () => (await descendantsOf(process.pid)).length === 0, 10_000).catch(() => undefined)
-  return descendantsOf(process.pid)
-})
-
-const quick: PoolConfigInput = { retryAttempts: 0, shutdownGracePeriod: 0.5, connectionTimeout: 5 }
+import {
+  captureLogs,
+  errorOf,
+  httpFixtureServer,
+  onPatientTestClock,
+  processesLeft,
+  quick,
+  realSleep,
+  realWait,
+  startManager,
+  unusedPort
+} from "./support.js"
 
 /** One pool, "fx", of one connection to `server`, shaped by `config`: its pool, tools and close. */
 const onePool = (config: PoolConfigInput, server: object = fixtureStdioConfig()) =>
   Effect.gen(function* () {
-    const { manager, close } = yield* start(
+    const { manager, close } = yield* startManager(
       { fx: server },
       { ...quick, minConnections: 1, maxConnections: 1, ...config }
     )
@@ -72,7 +37,7 @@ describe("faults, with real processes, on the test clock", () => {
     "a server frozen with SIGSTOP fails its health check within one interval plus the ping timeout and is replaced",
     () =>
       Effect.gen(function* () {
-        const { manager, close } = yield* start(
+        const { manager, close } = yield* startManager(
           { fx: fixtureStdioConfig() },
           { ...quick, minConnections: 3, maxConnections: 3, healthCheckInterval: 10 }
         )
@@ -124,21 +89,16 @@ describe("faults, with real processes, on the test clock", () => {
         yield* realWait(() => pool.counters.healthChecks === 2)
         expect(pool.counters.healthCheckFailures).toBe(1)
         yield* close
-        expect(yield* noServerLeft).toEqual([])
-      })
+        expect(yield* processesLeft).toEqual([])
+      }).pipe(onPatientTestClock)
   )
-
-  const logs: Array<string> = []
-  const capture = Logger.make((options) => {
-    const message = options.message
-    logs.push(Array.isArray(message) ? message.map(String).join(" ") : String(message))
-  })
 
   it.effect(
     "a server whose every call crashes it: the breaker opens at exactly the threshold, then fails fast, then admits one probe",
-    () =>
-      Effect.gen(function* () {
-        const { manager, close } = yield* start(
+    () => {
+      const logs = captureLogs()
+      return Effect.gen(function* () {
+        const { manager, close } = yield* startManager(
           { fx: fixtureStdioConfig() },
           {
             ...quick,
@@ -191,7 +151,7 @@ describe("faults, with real processes, on the test clock", () => {
         expect(echo.content).toEqual([{ type: "text", text: "back" }])
         expect(yield* pool.breaker.state).toBe("closed")
         expect(pool.breaker.transitionCounts()).toEqual({ open: 2, half_open: 2, closed: 1 })
-        expect(logs.filter((line) => line.startsWith("Circuit breaker"))).toEqual([
+        expect(logs.messages.filter((line) => line.startsWith("Circuit breaker"))).toEqual([
           'Circuit breaker for "fx" opened: 3 consecutive failures',
           'Circuit breaker for "fx" half-open: recovery timeout of 30000 ms elapsed',
           'Circuit breaker for "fx" opened: the probe failed',
@@ -199,14 +159,15 @@ describe("faults, with real processes, on the test clock", () => {
           'Circuit breaker for "fx" closed: the probe succeeded'
         ])
         yield* close
-        expect(yield* noServerLeft).toEqual([])
-      }).pipe(Effect.provide(Logger.layer([capture])))
+        expect(yield* processesLeft).toEqual([])
+      }).pipe(onPatientTestClock, logs.capture)
+    }
   )
 
   it.effect("a remote server stopped and restarted on the same port: the pool recovers without a restart", () =>
     Effect.gen(function* () {
-      const first = yield* httpServer()
-      const { manager, close } = yield* start(
+      const first = yield* httpFixtureServer()
+      const { manager, close } = yield* startManager(
         { remote: { type: "http", url: first.url } },
         {
           ...quick,
@@ -227,21 +188,21 @@ describe("faults, with real processes, on the test clock", () => {
       expect(errorOf(yield* echo("down-3"))).toBeInstanceOf(MCPCircuitOpen)
       expect((yield* manager.status).pools.remote).toBe("critical")
 
-      yield* httpServer(first.port)
+      yield* httpFixtureServer({ port: first.port })
       yield* TestClock.adjust("10 seconds")
       const results = yield* Effect.forEach(["again-1", "again-2", "again-3"], echo)
       expect(results.every(Exit.isSuccess)).toBe(true)
       expect(yield* pool.breaker.state).toBe("closed")
       expect(pool.snapshot().connections.map((c) => c.alive)).toEqual([true])
       yield* close
-    })
+    }).pipe(onPatientTestClock)
   )
 
   it.effect(
     "10,000 calls at once with 5 % injected failures on 4 connections: each ends with a result or a typed error",
     () =>
       Effect.gen(function* () {
-        const { manager, close } = yield* start(
+        const { manager, close } = yield* startManager(
           { fx: fixtureStdioConfig() },
           { ...quick, minConnections: 4, maxConnections: 4 }
         )
@@ -277,13 +238,13 @@ describe("faults, with real processes, on the test clock", () => {
         expect(types).not.toContain("high_error_rate")
         expect(types).toContain("pool_exhaustion")
         yield* close
-        expect(yield* noServerLeft).toEqual([])
-      })
+        expect(yield* processesLeft).toEqual([])
+      }).pipe(onPatientTestClock)
   )
 
   it.effect("pool_exhaustion fires above 90 % utilization and high_error_rate above 10 % errors", () =>
     Effect.gen(function* () {
-      const { manager, close } = yield* start(
+      const { manager, close } = yield* startManager(
         { busy: fixtureStdioConfig(), flaky: fixtureStdioConfig() },
         { ...quick, minConnections: 2, maxConnections: 2 }
       )
@@ -319,7 +280,7 @@ describe("faults, with real processes, on the test clock", () => {
       expect(status.pools).toEqual({ busy: "healthy", flaky: "warning" })
       expect(status.status).toBe("warning")
       yield* close
-    })
+    }).pipe(onPatientTestClock)
   )
 })
 
@@ -327,7 +288,7 @@ describe("the pool_exhaustion condition", () => {
   it.effect("holds while borrowers wait, through every release, and ends when the load does", () =>
     Effect.gen(function* () {
       // No cooldown: every transition into the condition would be an alert of its own.
-      const { manager, close } = yield* start(
+      const { manager, close } = yield* startManager(
         { busy: fixtureStdioConfig() },
         { ...quick, minConnections: 2, maxConnections: 2 },
         { alerts: { cooldown: 0 } }
@@ -366,18 +327,18 @@ describe("the pool_exhaustion condition", () => {
       ])
       expect(manager.alerts.isActive("busy", "pool_exhaustion")).toBe(false)
       yield* close
-    })
+    }).pipe(onPatientTestClock)
   )
 })
 
 describe("the health monitor and status", () => {
   it.effect("a manager starts with some servers down: their pools are critical, the others serve", () =>
     Effect.gen(function* () {
-      const { manager, close } = yield* start(
+      const { manager, close } = yield* startManager(
         {
           good: fixtureStdioConfig(),
           missing: { command: "/nonexistent/mcp-server-binary" },
-          unreachable: { type: "http", url: "http://127.0.0.1:9/mcp" }
+          unreachable: { type: "http", url: `http://127.0.0.1:${yield* unusedPort}/mcp` }
         },
         { ...quick, minConnections: 2, maxConnections: 2 }
       )
@@ -404,45 +365,46 @@ describe("the health monitor and status", () => {
       const notFound = yield* Effect.exit(manager.healthCheck("nope"))
       expect(errorOf(notFound)?._tag).toBe("MCPServerNotFound")
       yield* close
-      expect(yield* noServerLeft).toEqual([])
-    })
+      expect(yield* processesLeft).toEqual([])
+    }).pipe(onPatientTestClock)
   )
 
   it.effect("a pool whose server is down re-opens on its own, ever more slowly, and serves once it is up", () =>
     Effect.gen(function* () {
-      // Learn a free port, then leave it closed until the server "comes up".
-      const probe = yield* httpServer()
-      yield* Effect.promise(() => probe.stop())
-      const { manager, close } = yield* start(
-        { late: { type: "http", url: probe.url } },
+      // A free port, left closed until the server "comes up".
+      const port = yield* unusedPort
+      const { manager, close } = yield* startManager(
+        { late: { type: "http", url: `http://127.0.0.1:${port}/mcp` } },
         { ...quick, minConnections: 1, maxConnections: 1, retryDelay: 1, healthCheckInterval: 600 }
       )
       const pool = yield* manager.pool("late")
       expect((yield* manager.status).pools.late).toBe("critical")
       // The first re-open is at once; then it waits 1 s, 2 s, 4 s ... on the pool's clock.
       yield* realWait(() => pool.counters.connectionErrors === 2)
-      yield* Effect.promise(() => new Promise((resolve) => setTimeout(resolve, 200)))
+      // No third attempt in 200 ms of real time: it waits for the clock.
+      yield* realSleep(200)
       expect(pool.counters.connectionErrors).toBe(2)
       yield* TestClock.adjust("1 second")
       yield* realWait(() => pool.counters.connectionErrors === 3)
+      // One second of the clock is not the 2 s the next attempt waits for.
       yield* TestClock.adjust("1 second")
-      yield* Effect.promise(() => new Promise((resolve) => setTimeout(resolve, 200)))
+      yield* realSleep(200)
       expect(pool.counters.connectionErrors).toBe(3)
 
       // Up again: the next re-open finds it, with no health check needed.
-      yield* httpServer(probe.port)
+      yield* httpFixtureServer({ port })
       yield* TestClock.adjust("1 second")
       yield* realWait(() => pool.snapshot().totalConnections === 1)
       expect(pool.counters.healthChecks).toBe(0)
       expect((yield* manager.status).pools.late).toBe("healthy")
       expect((yield* manager.getMcpTools("late")).serverName).toBe("late")
       yield* close
-    })
+    }).pipe(onPatientTestClock)
   )
 
   it.effect("the monitor checks every healthCheckInterval; stopped, it checks nothing", () =>
     Effect.gen(function* () {
-      const { manager, close } = yield* start(
+      const { manager, close } = yield* startManager(
         { fx: fixtureStdioConfig() },
         { ...quick, minConnections: 1, maxConnections: 2, healthCheckInterval: 15 }
       )
@@ -458,22 +420,19 @@ describe("the health monitor and status", () => {
       yield* TestClock.adjust("15 seconds")
       yield* realWait(() => pool.counters.healthChecks === 2)
       yield* close
-    })
+    }).pipe(onPatientTestClock)
   )
 
   it.effect("logs never hold an env value, a header value or a credential of a server's URL", () => {
-    const lines: Array<string> = []
-    const secretLogger = Logger.make((options) => {
-      const message = options.message
-      lines.push(Array.isArray(message) ? message.map(String).join(" ") : String(message))
-    })
+    const logs = captureLogs("Debug")
     return Effect.gen(function* () {
-      const live = yield* httpServer()
-      const { manager, close } = yield* start(
+      const down = yield* unusedPort
+      const live = yield* httpFixtureServer()
+      const { manager, close } = yield* startManager(
         {
           remote: {
             type: "http",
-            url: "http://user:pa55word@127.0.0.1:9/mcp?token=t0ken-value",
+            url: `http://user:pa55word@127.0.0.1:${down}/mcp?token=t0ken-value`,
             headers: { Authorization: "Bearer h3ader-value" }
           },
           local: { command: "/nonexistent/mcp-server-binary", env: { API_KEY: "s3cret-value" } },
@@ -490,11 +449,13 @@ describe("the health monitor and status", () => {
       const echoed = yield* (yield* manager.getMcpTools("live")).callTool({ name: "echo", arguments: { text: "ok" } })
       expect(echoed.content).toEqual([{ type: "text", text: "ok" }])
       yield* close
-      expect(lines.some((line) => line.includes("Circuit breaker"))).toBe(true)
+      expect(logs.messages.some((line) => line.includes("Circuit breaker"))).toBe(true)
       for (const secret of ["pa55word", "t0ken-value", "h3ader-value", "s3cret-value"]) {
-        expect(lines.filter((line) => line.includes(secret))).toEqual([])
+        // The messages, and the whole lines: annotations and causes too.
+        expect(logs.messages.filter((line) => line.includes(secret))).toEqual([])
+        expect(logs.lines.filter((line) => line.includes(secret))).toEqual([])
       }
-    }).pipe(Effect.provide(Logger.layer([secretLogger])), Effect.provideService(References.MinimumLogLevel, "Debug"))
+    }).pipe(onPatientTestClock, logs.capture)
   })
 
   it.effect("each retried attempt tells the breaker its outcome: three crashes in one call open it at three", () =>
@@ -522,8 +483,8 @@ describe("the health monitor and status", () => {
       expect(pool.breaker.stateUnsafe(0)).toBe("open")
       expect(pool.counters.retries).toBe(2)
       yield* close
-      expect(yield* noServerLeft).toEqual([])
-    })
+      expect(yield* processesLeft).toEqual([])
+    }).pipe(onPatientTestClock)
   )
 
   it.effect("an interrupted probe frees its slot: the next call probes and closes the breaker", () =>
@@ -546,8 +507,8 @@ describe("the health monitor and status", () => {
       expect(echo.content).toEqual([{ type: "text", text: "after" }])
       expect(pool.breaker.stateUnsafe(0)).toBe("closed")
       yield* close
-      expect(yield* noServerLeft).toEqual([])
-    })
+      expect(yield* processesLeft).toEqual([])
+    }).pipe(onPatientTestClock)
   )
 
   it.effect(
@@ -579,7 +540,7 @@ describe("the health monitor and status", () => {
         ])
         expect(yield* pool.breaker.state).toBe("closed")
         yield* close
-        expect(yield* noServerLeft).toEqual([])
-      })
+        expect(yield* processesLeft).toEqual([])
+      }).pipe(onPatientTestClock)
   )
 })

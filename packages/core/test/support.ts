@@ -1,11 +1,25 @@
 /**
  * What the core's integration tests share: a manager in a scope of its own that the test's
- * scope closes too, waits in real time for real processes, and readers of results and errors.
+ * scope closes too, fixture servers and free ports, waits in real time for real processes,
+ * a test clock that expects them, log lines kept out of the output, and readers of results.
  */
-import { descendantsOf, type ProcessInfo, waitFor } from "@mcp-pool/test-servers"
+import { createServer } from "node:net"
+import { format } from "node:util"
+import {
+  descendantsOf,
+  type ProcessInfo,
+  spawnHttpFixtureServer,
+  type SpawnHttpFixtureServerOptions,
+  waitFor
+} from "@mcp-pool/test-servers"
+import { onTestFinished, vi } from "vitest"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
+import * as Logger from "effect/Logger"
+import type * as LogLevel from "effect/LogLevel"
+import * as References from "effect/References"
 import * as Scope from "effect/Scope"
+import { TestClock } from "effect/testing"
 import * as Manager from "../src/MCPConnectionManager.js"
 import type { PoolConfigInput } from "../src/PoolConfig.js"
 
@@ -29,6 +43,33 @@ export const startManager = (
     return { manager, close }
   })
 
+/**
+ * The HTTP fixture server in a child process, stopped when the test's scope closes. The test
+ * may `stop` it sooner (to take a remote server down); stopping twice is harmless.
+ */
+export const httpFixtureServer = (options: SpawnHttpFixtureServerOptions = {}) =>
+  Effect.acquireRelease(
+    Effect.promise(() => spawnHttpFixtureServer(options)),
+    (server) => Effect.promise(() => server.stop())
+  )
+
+/**
+ * A port on 127.0.0.1 that nothing listens on: a listener took it from the system, and was
+ * closed. A test may start a server on it later ("the server comes up").
+ */
+export const unusedPort: Effect.Effect<number> = Effect.promise(
+  () =>
+    new Promise<number>((resolve, reject) => {
+      const server = createServer()
+      server.once("error", reject)
+      server.listen(0, "127.0.0.1", () => {
+        const address = server.address()
+        const port = typeof address === "object" && address !== null ? address.port : 0
+        server.close(() => resolve(port))
+      })
+    })
+)
+
 /** Waits in real time (the test clock does not move) until `predicate` holds; fails after `timeoutMs`. */
 export const realWait = (predicate: () => boolean | Promise<boolean>, timeoutMs = 10_000) =>
   Effect.promise(() => waitFor(predicate, timeoutMs))
@@ -45,6 +86,65 @@ export const withinRealTime = <A, E, R>(ms: number, what: string, effect: Effect
     effect,
     Effect.andThen(realSleep(ms), Effect.die(new Error(`${what} did not end within ${ms} ms of real time`)))
   )
+
+/**
+ * Runs an `it.effect` test of real processes, and closes its scope, on a test clock of its
+ * own that waits 30 s of real time, not 1 s, before it warns that nobody moves it: such a test
+ * waits in real time for its processes while the clock stands still, on purpose.
+ *
+ * Gotchas: use it once, around the whole test, so that `TestClock.adjust` moves the clock the
+ * manager runs on.
+ */
+export const onPatientTestClock = <A, E, R>(effect: Effect.Effect<A, E, R>) =>
+  effect.pipe(Effect.scoped, Effect.provide(TestClock.layer({ warningDelay: "30 seconds" })))
+
+/** Log lines kept in memory instead of printed, see {@link captureLogs}. */
+export interface CapturedLogs {
+  /** The message of each line, as text. */
+  readonly messages: ReadonlyArray<string>
+  /** Each line in logfmt: level, message, annotations, spans and cause. */
+  readonly lines: ReadonlyArray<string>
+  /** Runs `effect` (and every fiber it starts) with its log lines kept here. */
+  readonly capture: <A, E, R>(effect: Effect.Effect<A, E, R>) => Effect.Effect<A, E, R>
+}
+
+/**
+ * A logger that keeps the lines of a test that provokes warnings and errors on purpose (a
+ * server killed, an alert raised), so that they can be asserted on and a real warning still
+ * stands out in the output. Lines below `minimumLevel` (default: effect's, Info) are dropped.
+ */
+export const captureLogs = (minimumLevel?: LogLevel.LogLevel): CapturedLogs => {
+  const messages: Array<string> = []
+  const lines: Array<string> = []
+  const logger = Logger.make((options) => {
+    const message = options.message
+    messages.push(Array.isArray(message) ? message.map(String).join(" ") : String(message))
+    lines.push(Logger.formatLogFmt.log(options))
+  })
+  const layer = Logger.layer([logger])
+  return {
+    messages,
+    lines,
+    capture: (effect) =>
+      minimumLevel === undefined
+        ? Effect.provide(effect, layer)
+        : effect.pipe(Effect.provide(layer), Effect.provideService(References.MinimumLogLevel, minimumLevel))
+  }
+}
+
+/**
+ * For plain `it` tests of the Promise API, whose runtime logs through effect's default logger:
+ * what it prints with `console.log` from now until the end of the test is kept in `lines`
+ * instead. Call it inside the test; the spy goes when the test ends, whether it passed or not.
+ */
+export const captureConsoleLogs = (): { readonly lines: ReadonlyArray<string> } => {
+  const lines: Array<string> = []
+  const spy = vi.spyOn(console, "log").mockImplementation((...args: Array<unknown>) => {
+    lines.push(format(...args))
+  })
+  onTestFinished(() => spy.mockRestore())
+  return { lines }
+}
 
 /** The typed error an exit failed with, if any. */
 export const errorOf = <A, E>(exit: Exit.Exit<A, E>): E | undefined => {
