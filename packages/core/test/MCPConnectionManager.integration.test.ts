@@ -2,13 +2,12 @@ import { mkdtemp, rm, writeFile } from "node:fs/promises"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { describe, expect, it } from "@effect/vitest"
-import { descendantsOf, fixtureStdioConfig, waitFor } from "@mcp-pool/test-servers"
+import { descendantsOf, fixtureStdioConfig } from "@mcp-pool/test-servers"
 import * as ConfigProvider from "effect/ConfigProvider"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
-import * as Logger from "effect/Logger"
-import * as References from "effect/References"
 import { MCPConnectionManager } from "../src/MCPConnectionManager.js"
+import { captureLogs, realWait } from "./support.js"
 
 describe("MCPConnectionManager", () => {
   it.live(
@@ -36,28 +35,21 @@ describe("MCPConnectionManager", () => {
       }).pipe(Effect.scoped)
   )
 
-  it.live("server stderr goes to the effect logger (at Debug), not to the console", () =>
-    Effect.gen(function* () {
-      const lines: Array<string> = []
-      const capture = Logger.make((options) => {
-        const message = options.message
-        lines.push(Array.isArray(message) ? message.map(String).join(" ") : String(message))
-      })
+  it.live("server stderr goes to the effect logger (at Debug), not to the console", () => {
+    const logs = captureLogs("Debug")
+    return Effect.gen(function* () {
       yield* Effect.gen(function* () {
         const manager = yield* MCPConnectionManager
         yield* manager.pool("fx")
-        yield* Effect.promise(() => waitFor(() => lines.some((line) => line.includes("fixture server ready")), 5_000))
+        yield* realWait(() => logs.messages.some((line) => line.includes("fixture server ready")), 5_000)
       }).pipe(
         Effect.provide(
-          MCPConnectionManager.layer({ servers: { fx: fixtureStdioConfig() }, defaults: { minConnections: 1 } }).pipe(
-            Layer.provideMerge(Logger.layer([capture])),
-            Layer.provideMerge(Layer.succeed(References.MinimumLogLevel, "Debug"))
-          )
+          MCPConnectionManager.layer({ servers: { fx: fixtureStdioConfig() }, defaults: { minConnections: 1 } })
         )
       )
-      expect(lines.some((line) => line.includes("fixture server ready (stdio)"))).toBe(true)
-    })
-  )
+      expect(logs.messages.some((line) => line.includes("fixture server ready (stdio)"))).toBe(true)
+    }).pipe(logs.capture)
+  })
 
   it.live("an unknown server name fails with MCPServerNotFound listing the configured ones", () =>
     Effect.gen(function* () {

@@ -2,7 +2,7 @@ import { mkdtemp, rm, writeFile } from "node:fs/promises"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { afterEach, describe, expect, it } from "vitest"
-import { descendantsOf, fixtureStdioConfig } from "@mcp-pool/test-servers"
+import { descendantsOf, fixtureStdioConfig, waitFor } from "@mcp-pool/test-servers"
 import {
   createMcpConnectionManager,
   createPooledMcpTools,
@@ -14,6 +14,7 @@ import {
   startMcpMonitoring,
   stopMcpMonitoring
 } from "../src/index.js"
+import { captureConsoleLogs, text } from "./support.js"
 
 const fixture = fixtureStdioConfig()
 const defaults = { minConnections: 1, maxConnections: 2, retryAttempts: 0, shutdownGracePeriod: 0.5 }
@@ -23,13 +24,6 @@ afterEach(async () => {
   await Promise.all(open.splice(0).map((manager) => manager.close()))
   await shutdownMcpConnectionManager()
 })
-
-const text = (result: object): string => {
-  const content: unknown = "content" in result ? result.content : undefined
-  if (!Array.isArray(content)) return ""
-  const first: unknown = content[0]
-  return typeof first === "object" && first !== null && "text" in first ? String(first.text) : ""
-}
 
 describe("the Promise front door", () => {
   it("a caller's AbortSignal cancels a running call; the pool gives the connection back and keeps serving", async () => {
@@ -156,6 +150,8 @@ describe("the Promise front door", () => {
   })
 
   it("status, alerts, onAlert and healthCheck answer with the monitoring routes' JSON bodies", async () => {
+    // A server that cannot start, failed calls and alerts, on purpose: their log lines are kept here.
+    const logs = captureConsoleLogs()
     const manager = await createMcpConnectionManager({
       servers: { fx: fixture, missing: { command: "/nonexistent/mcp-server-binary" } },
       defaults: { ...defaults, minConnections: 2, maxConnections: 2 },
@@ -174,6 +170,10 @@ describe("the Promise front door", () => {
     }
     stop()
     expect(live).toEqual(["fx:high_error_rate"])
+    await waitFor(
+      () => logs.lines.some((line) => line.includes('Alert high_error_rate: 50 % of the calls to "fx"')),
+      5_000
+    )
     const { alerts } = await manager.alerts({ severity: "warning", limit: 10 })
     expect(alerts).toHaveLength(1)
     expect(alerts[0]).toMatchObject({ type: "high_error_rate", severity: "warning", server_name: "fx" })

@@ -2,14 +2,12 @@ import { createServer, type IncomingMessage, type ServerResponse } from "node:ht
 import type { AddressInfo } from "node:net"
 import { inspect } from "node:util"
 import { describe, expect, it } from "@effect/vitest"
-import { waitFor } from "@mcp-pool/test-servers"
 import * as Effect from "effect/Effect"
-import * as Logger from "effect/Logger"
-import * as References from "effect/References"
 import * as Result from "effect/Result"
 import * as Connection from "../src/Connection.js"
 import { classify } from "../src/internal/classify.js"
 import * as ServerConfig from "../src/ServerConfig.js"
+import { captureLogs, realWait } from "./support.js"
 
 // Real secrets of the shapes users have: a URL with credentials and a query token, header
 // values, an env API key. None may show anywhere.
@@ -32,17 +30,6 @@ const renderings = (error: unknown): ReadonlyArray<string> => [
 
 const leaked = (texts: ReadonlyArray<string>): ReadonlyArray<string> =>
   secrets.flatMap((secret) => texts.filter((text) => text.includes(secret)).map((text) => `${secret} in: ${text}`))
-
-/** A logger that keeps each line as logfmt (message, annotations, cause), and the level it needs. */
-const captureLogs = () => {
-  const lines: Array<string> = []
-  const logger = Logger.map(Logger.formatLogFmt, (line) => {
-    lines.push(line)
-  })
-  const provide = <A, E, R>(effect: Effect.Effect<A, E, R>) =>
-    effect.pipe(Effect.provide(Logger.layer([logger])), Effect.provideService(References.MinimumLogLevel, "Debug"))
-  return { lines, provide }
-}
 
 const body = (req: IncomingMessage): Promise<string> =>
   new Promise((resolve, reject) => {
@@ -155,8 +142,8 @@ describe("no secret in any error, cause or log line", () => {
         Effect.gen(function* () {
           const quoting = yield* startQuotingServer({ revokedFromStart: false })
           const server = parseServer(remoteEntries(quoting.port)[label as keyof ReturnType<typeof remoteEntries>])
-          const logs = captureLogs()
-          yield* logs.provide(
+          const logs = captureLogs("Debug")
+          yield* logs.capture(
             Effect.gen(function* () {
               const connection = yield* Connection.make(connectionOptions(server))
               quoting.revoke()
@@ -172,9 +159,7 @@ describe("no secret in any error, cause or log line", () => {
               expect(classified._tag, label).toBe("Connection")
               expect(classified.error.message, label).toContain("invalid API key (authorization=[REDACTED]")
               expect(leaked(renderings(classified.error)), label).toEqual([])
-              yield* Effect.promise(() =>
-                waitFor(() => logs.lines.some((line) => line.includes("transport error")), 5_000)
-              )
+              yield* realWait(() => logs.lines.some((line) => line.includes("transport error")), 5_000)
             }).pipe(Effect.scoped)
           )
           const transportLines = logs.lines.filter((line) => line.includes("transport error"))
@@ -189,7 +174,7 @@ describe("no secret in any error, cause or log line", () => {
     "a stdio server that prints its env key and quotes it in an error: the request error and the stderr log line",
     () =>
       Effect.gen(function* () {
-        const logs = captureLogs()
+        const logs = captureLogs("Debug")
         // A minimal MCP server over stdio: it completes the handshake, then answers every
         // request with a JSON-RPC error whose message and data quote its API key.
         const script = [
@@ -205,7 +190,7 @@ describe("no secret in any error, cause or log line", () => {
           "})"
         ].join("\n")
         const server = parseServer({ command: process.execPath, args: ["-e", script], env: { API_KEY: envKey } })
-        const error = yield* logs.provide(
+        const error = yield* logs.capture(
           Effect.gen(function* () {
             const connection = yield* Connection.make(connectionOptions(server))
             const raw = yield* Effect.flip(
@@ -227,7 +212,7 @@ describe("no secret in any error, cause or log line", () => {
         expect(error._tag === "MCPRequestError" && error.data).toEqual({
           sent: [{ authorization: "Bearer [REDACTED]" }]
         })
-        yield* Effect.promise(() => waitFor(() => logs.lines.some((line) => line.includes("starting with")), 5_000))
+        yield* realWait(() => logs.lines.some((line) => line.includes("starting with")), 5_000)
         expect(logs.lines.join("\n")).toContain("starting with API_KEY=[REDACTED]")
         expect(leaked([...renderings(error), ...logs.lines])).toEqual([])
       })
