@@ -11,12 +11,9 @@ import { Client } from "@modelcontextprotocol/sdk/client/index.js"
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from "vitest"
 import { descendantsOf, processGroupAlive, waitFor } from "@mcp-pool/test-servers"
 import { classify } from "../src/internal/classify.js"
-import {
-  ProcessGroupStdioTransport,
-  type ProcessGroupStdioTransportOptions,
-  SendFailed
-} from "../src/internal/stdioTransport.js"
-import { hostPreamble } from "./StdioTestKit.js"
+import { type ProcessGroupStdioTransport, SendFailed } from "../src/internal/stdioTransport.js"
+import { hostPreamble, makeTracker, pidOf } from "./StdioTestKit.js"
+import { text as textOf } from "./support.js"
 
 const sdkDir = fileURLToPath(new URL("../node_modules/@modelcontextprotocol/sdk/dist/esm/", import.meta.url))
 const everythingServer = fileURLToPath(
@@ -98,43 +95,15 @@ afterAll(async () => {
 })
 
 /** Everything a test opened, closed (and, failing that, killed) after it. */
-const transports: Array<ProcessGroupStdioTransport> = []
-const clients: Array<Client> = []
-const strayGroups: Array<number> = []
-
-const killGroup = (pgid: number): void => {
-  try {
-    process.kill(-pgid, "SIGKILL")
-  } catch (error) {
-    if (!(error instanceof Error && "code" in error && error.code === "ESRCH")) throw error
-  }
-}
+const track = makeTracker()
 
 afterEach(async () => {
-  const opened = transports.splice(0)
-  try {
-    await Promise.all(clients.splice(0).map((client) => client.close()))
-    await Promise.all(opened.map((transport) => transport.close()))
-  } finally {
-    // A safety net for failed tests: whatever a test started must not outlive it.
-    for (const transport of opened) if (transport.pid !== undefined) strayGroups.push(transport.pid)
-    for (const pgid of strayGroups.splice(0)) if (processGroupAlive(pgid)) killGroup(pgid)
-  }
+  await track.cleanup()
   expect(await descendantsOf(process.pid)).toEqual([])
 })
 
-const makeTransport = (options: ProcessGroupStdioTransportOptions): ProcessGroupStdioTransport => {
-  const transport = new ProcessGroupStdioTransport(options)
-  transports.push(transport)
-  return transport
-}
-
-const connect = async (transport: ProcessGroupStdioTransport): Promise<Client> => {
-  const client = new Client({ name: "stdio-transport-test", version: "0.0.0" }, { capabilities: {} })
-  clients.push(client)
-  await client.connect(transport)
-  return client
-}
+const makeTransport = track.transport
+const connect = (transport: ProcessGroupStdioTransport): Promise<Client> => track.connect(transport)
 
 /** Installs a transport's callbacks (the SDK's transport API is callback properties, not events). */
 const listen = (
@@ -142,19 +111,6 @@ const listen = (
   callbacks: Pick<ProcessGroupStdioTransport, "onclose" | "onerror" | "onexit">
 ): void => {
   Object.assign(transport, callbacks)
-}
-
-const pidOf = (transport: ProcessGroupStdioTransport): number => {
-  const pid = transport.pid
-  if (pid === undefined) throw new Error("the transport has no pid")
-  return pid
-}
-
-const textOf = (result: object): string => {
-  const content: unknown = "content" in result ? result.content : undefined
-  if (!Array.isArray(content)) return ""
-  const first: unknown = content[0]
-  return typeof first === "object" && first !== null && "text" in first ? String(first.text) : ""
 }
 
 /** A stdin `write` that fails as a broken pipe does: the callback gets EPIPE on a later tick. */
@@ -457,7 +413,7 @@ describe("ProcessGroupStdioTransport", () => {
     const parsed: unknown = JSON.parse(output)
     const pgid = typeof parsed === "object" && parsed !== null && "pid" in parsed ? Number(parsed.pid) : NaN
     expect(Number.isInteger(pgid)).toBe(true)
-    strayGroups.push(pgid)
+    track.group(pgid)
     await waitFor(() => !processGroupAlive(pgid), 2_000)
     // The host is gone, so its orphans would hang below init: look at the whole table.
     const everything = await descendantsOf(1)
