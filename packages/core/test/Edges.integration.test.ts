@@ -5,7 +5,17 @@ import * as Fiber from "effect/Fiber"
 import { TestClock } from "effect/testing"
 import { MCPConnectionError, MCPRequestError } from "../src/Errors.js"
 import { createMcpConnectionManager } from "../src/PromiseApi.js"
-import { errorOf, processesLeft, quick, realSleep, realWait, startManager, text, withinRealTime } from "./support.js"
+import {
+  errorOf,
+  onPatientTestClock,
+  processesLeft,
+  quick,
+  realSleep,
+  realWait,
+  startManager,
+  text,
+  withinRealTime
+} from "./support.js"
 
 describe("judging a pool", () => {
   it.effect(
@@ -27,7 +37,7 @@ describe("judging a pool", () => {
         for (const name of ["fail", "fail", "echo", "echo", "echo", "echo", "echo", "echo"]) yield* call(name)
         expect((yield* manager.status).pools.fx).toBe("warning")
         expect(manager.alerts.history().map((alert) => alert.type)).toEqual(["high_error_rate"])
-      })
+      }).pipe(onPatientTestClock)
   )
 })
 
@@ -49,7 +59,7 @@ describe("servers that misbehave", () => {
       expect(pool.counters.connectionErrors).toBe(1)
       yield* close
       expect(yield* processesLeft).toEqual([])
-    })
+    }).pipe(onPatientTestClock)
   )
 
   it.effect(
@@ -77,7 +87,7 @@ describe("servers that misbehave", () => {
         expect(pids.size).toBeLessThanOrEqual(2)
         expect(manager.alerts.history()).toEqual([])
         yield* close
-      })
+      }).pipe(onPatientTestClock)
   )
 
   it.effect("a crash-looping server is not respawned while idle more often than its back-off allows", () =>
@@ -102,7 +112,7 @@ describe("servers that misbehave", () => {
       yield* realWait(() => pool.counters.opened === 4)
       yield* close
       expect(yield* processesLeft).toEqual([])
-    })
+    }).pipe(onPatientTestClock)
   )
 })
 
@@ -119,7 +129,7 @@ describe("a health check asked for always finds out", () => {
       expect(check).toMatchObject({ server_name: "remote", healthy: false, checked: 1, failed: 1 })
       expect(check.reason).toMatch(/MCP server "remote": connection failed: could not connect/)
       expect((yield* manager.status).pools.remote).toBe("critical")
-    })
+    }).pipe(onPatientTestClock)
   )
 
   it.effect("with every connection busy: a busy one is pinged", () =>
@@ -135,7 +145,7 @@ describe("a health check asked for always finds out", () => {
       expect(yield* manager.healthCheck("fx")).toMatchObject({ healthy: true, checked: 1, failed: 0 })
       yield* Fiber.join(busy)
       yield* close
-    })
+    }).pipe(onPatientTestClock)
   )
 })
 

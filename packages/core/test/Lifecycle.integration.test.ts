@@ -14,7 +14,16 @@ import {
   shutdownMcpConnectionManager
 } from "../src/PromiseApi.js"
 import type { Alert } from "../src/Alerts.js"
-import { errorOf, processesLeft, quick, realWait, startManager, text, withinRealTime } from "./support.js"
+import {
+  errorOf,
+  onPatientTestClock,
+  processesLeft,
+  quick,
+  realWait,
+  startManager,
+  text,
+  withinRealTime
+} from "./support.js"
 
 /** A file whose existence makes the fixture server refuse to start (exit 3 before any handshake). */
 const refusal = () => {
@@ -71,7 +80,7 @@ describe("a pool never wedges", () => {
         expect(pool.counters.healthChecks).toBe(checksBefore)
         yield* close
         expect(yield* processesLeft).toEqual([])
-      })
+      }).pipe(onPatientTestClock)
   )
 })
 
@@ -112,7 +121,7 @@ describe("configureServerPool drains the old pool", () => {
         expect(manager.alerts.history().map((alert) => alert.type)).toEqual(["pool_exhaustion"])
         yield* close
         expect(yield* processesLeft).toEqual([])
-      })
+      }).pipe(onPatientTestClock)
   )
 })
 
@@ -211,7 +220,7 @@ describe("what our own close or a dead server is counted as", () => {
       expect(pool.snapshot().window).toEqual({ requests: 0, errors: 0 })
       // Twenty borrowers on two connections: exhausted, rightly; no outage reported.
       expect(manager.alerts.history().map((alert) => alert.type)).toEqual(["pool_exhaustion"])
-    })
+    }).pipe(onPatientTestClock)
   )
 
   it.effect("a server that cannot start: its callers get its reason at once, and no pool_exhaustion alert", () =>
@@ -236,6 +245,6 @@ describe("what our own close or a dead server is counted as", () => {
       expect(manager.alerts.history().filter((alert) => alert.type === "pool_exhaustion")).toEqual([])
       yield* close
       expect(yield* processesLeft).toEqual([])
-    })
+    }).pipe(onPatientTestClock)
   )
 })
