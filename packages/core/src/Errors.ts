@@ -24,9 +24,27 @@ export class MCPConnectionError extends Data.TaggedError("MCPConnectionError")<{
   readonly reason: string
   readonly requestSent: boolean
   readonly cause?: unknown
+  /** A stdio server that exited before it answered the handshake: its exit code (null when a signal ended it). */
+  readonly exitCode?: number | null | undefined
+  /** ... or the signal that ended it. */
+  readonly signal?: string | null | undefined
+  /** The last lines the server wrote to stderr before it failed (stdio), secrets removed. */
+  readonly stderr?: ReadonlyArray<string> | undefined
 }> {
   override get message(): string {
-    return `MCP server "${this.serverName}": connection failed: ${this.reason}`
+    return `MCP server "${this.serverName}": connection failed: ${this.reason}${this.processSummary()}`
+  }
+  /** How the server's process ended and what it last said, when the failure is a stdio server's. */
+  private processSummary(): string {
+    const parts: Array<string> = []
+    if (this.signal !== undefined && this.signal !== null) parts.push(`the server process was killed by ${this.signal}`)
+    else if (this.exitCode !== undefined && this.exitCode !== null) {
+      parts.push(`the server process exited with code ${this.exitCode}`)
+    }
+    const stderr = this.stderr ?? []
+    const said = stderr.length === 0 ? "" : `; its last stderr lines:\n${stderr.map((line) => `  ${line}`).join("\n")}`
+    if (parts.length === 0 && said === "") return ""
+    return ` (${parts.join("") || "the server process said"}${said})`
   }
   /** Whether retrying on a fresh connection cannot run the request twice. */
   get isRetryable(): boolean {

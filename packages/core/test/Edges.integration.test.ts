@@ -116,6 +116,27 @@ describe("servers that misbehave", () => {
   )
 })
 
+describe("failures that say why", () => {
+  it.effect("a server that exits at once: the connect error carries its exit code and its last stderr lines", () =>
+    Effect.gen(function* () {
+      const script = `console.error("starting"); console.error("Error: Cannot find module './does-not-exist.js'"); process.exit(7)`
+      const { manager } = yield* startManager(
+        { broken: { command: process.execPath, args: ["-e", script] } },
+        { ...quick, minConnections: 0, maxConnections: 1 }
+      )
+      const tools = yield* manager.getMcpTools("broken")
+      const error = errorOf(yield* Effect.exit(tools.listTools()))
+      expect(error).toBeInstanceOf(MCPConnectionError)
+      expect(error).toMatchObject({
+        exitCode: 7,
+        stderr: ["starting", "Error: Cannot find module './does-not-exist.js'"]
+      })
+      expect(error?.message).toContain("the server process exited with code 7")
+      expect(error?.message).toContain("Error: Cannot find module './does-not-exist.js'")
+    })
+  )
+})
+
 describe("a health check asked for always finds out", () => {
   it.effect("with no connection open and the server unreachable: healthy false, with the reason", () =>
     Effect.gen(function* () {

@@ -12,11 +12,16 @@ import {
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Fiber from "effect/Fiber"
-import * as Connection from "../src/Connection.js"
+import type * as Connection from "../src/Connection.js"
+import * as Live from "../src/internal/connection.js"
 import * as Manager from "../src/MCPConnectionManager.js"
 import * as Pool from "../src/MCPConnectionPool.js"
 import type { PoolConfigInput } from "../src/PoolConfig.js"
 import { captureLogs, httpFixtureServer, realWait, startManager, text, unusedPort } from "./support.js"
+
+/** The pool's own view of a connection it lent (the bookkeeping it writes). */
+const isLive = (connection: Connection.Connection): connection is Live.LiveConnection =>
+  "requestMapsRenewedAt" in connection
 
 const fast: PoolConfigInput = {
   minConnections: 1,
@@ -455,7 +460,7 @@ describe("MCPConnectionPool over real servers", () => {
         const tools = yield* manager.getMcpTools("fx")
         yield* tools.ping()
         const [connection] = pool.connections()
-        if (connection === undefined) return yield* Effect.die("no connection")
+        if (connection === undefined || !isLive(connection)) return yield* Effect.die("no connection")
         const mapsOf = () =>
           ["_responseHandlers", "_progressHandlers", "_timeoutInfo"].map((key): unknown =>
             Reflect.get(connection.client, key)
@@ -470,7 +475,7 @@ describe("MCPConnectionPool over real servers", () => {
         )
         yield* realWait(() => connection.inFlight === 50, 5_000)
         const before = mapsOf()
-        Connection.renewRequestMaps(connection, performance.now())
+        Live.renewRequestMaps(connection, performance.now())
         const after = mapsOf()
         for (const [i, map] of after.entries()) {
           expect(map).toBeInstanceOf(Map)
@@ -481,7 +486,7 @@ describe("MCPConnectionPool over real servers", () => {
         expect((yield* Fiber.join(calls)).map(text)).toEqual(waits.map((ms) => `slept ${ms} ms`))
 
         // The pool renews a connection whose last renewal is older than REQUEST_MAPS_RENEWAL_MS.
-        connection.requestMapsRenewedAt = performance.now() - Connection.REQUEST_MAPS_RENEWAL_MS - 1
+        connection.requestMapsRenewedAt = performance.now() - Live.REQUEST_MAPS_RENEWAL_MS - 1
         const stale = mapsOf()
         yield* tools.callTool({ name: "echo", arguments: { text: "renewed" } })
         expect(mapsOf().every((map, i) => map !== stale[i])).toBe(true)

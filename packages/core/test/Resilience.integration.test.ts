@@ -495,6 +495,9 @@ describe("the health monitor and status", () => {
       })
       expect(errorOf(yield* Effect.exit(tools.callTool({ name: "crash" })))).toBeInstanceOf(MCPConnectionError)
       expect(pool.breaker.stateUnsafe(0)).toBe("open")
+      // The crashed connection was replaced at once: let its handshake finish (in real time)
+      // before the clock jumps past its timeout.
+      yield* realWait(() => pool.snapshot().totalConnections === 1)
       yield* TestClock.adjust("10 seconds")
 
       const probe = yield* Effect.forkChild(tools.callTool({ name: "sleep", arguments: { ms: 60_000 } }))
@@ -520,6 +523,9 @@ describe("the health monitor and status", () => {
           { ...fixtureStdioConfig(), pool: { fallback: "direct" } }
         )
         expect(errorOf(yield* Effect.exit(tools.callTool({ name: "crash" })))).toBeInstanceOf(MCPConnectionError)
+        // The crashed connection was replaced at once: let its handshake finish (in real time)
+        // before the clock jumps past its timeout.
+        yield* realWait(() => pool.snapshot().totalConnections === 1)
         yield* TestClock.adjust("10 seconds")
         expect(yield* pool.breaker.state).toBe("half_open")
 

@@ -4,7 +4,7 @@
  */
 import * as Effect from "effect/Effect"
 import type * as Scope from "effect/Scope"
-import * as Connection from "../Connection.js"
+import * as Connection from "../internal/connection.js"
 import { MCPConnectionError, MCPManagerClosed, MCPPoolExhausted } from "../Errors.js"
 import * as Telemetry from "../internal/telemetry.js"
 import { observeExhaustion } from "./Alerting.js"
@@ -200,7 +200,7 @@ const newTicket = (): Ticket => ({ member: undefined, reused: false })
 /** Lends one connection for the whole of `use`, timed as a lease; released when `use` ends. */
 export const withConnection = <A, E, R>(
   state: PoolState,
-  use: (connection: Connection.Connection) => Effect.Effect<A, E, R>
+  use: (connection: Connection.LiveConnection) => Effect.Effect<A, E, R>
 ): Effect.Effect<A, E | LineFailure | MCPConnectionError, R> =>
   Telemetry.timedLease(state.telemetry, (timed) => {
     const ticket = newTicket()
@@ -213,7 +213,7 @@ export const withConnection = <A, E, R>(
 /** Lends one connection until the scope closes, timed as a lease. */
 export const lease = (
   state: PoolState
-): Effect.Effect<Connection.Connection, LineFailure | MCPConnectionError, Scope.Scope> =>
+): Effect.Effect<Connection.LiveConnection, LineFailure | MCPConnectionError, Scope.Scope> =>
   Telemetry.timedScopedLease(
     state.telemetry,
     Effect.suspend(() => {

@@ -3,7 +3,7 @@
  * `minConnections`, re-judge its alerts; a check asked for on demand always finds out.
  */
 import * as Effect from "effect/Effect"
-import * as Connection from "../Connection.js"
+import * as Connection from "../internal/connection.js"
 import { borrow, release } from "./Admission.js"
 import { observeAll, observeHealthCheck } from "./Alerting.js"
 import * as Judgement from "./Judgement.js"

@@ -8,7 +8,7 @@ import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import type * as Fiber from "effect/Fiber"
 import * as Scope from "effect/Scope"
-import * as Connection from "../Connection.js"
+import * as Connection from "../internal/connection.js"
 import type { MCPConnectionError } from "../Errors.js"
 import { observeExhaustion } from "./Alerting.js"
 import { type Member, type PoolState, alive } from "./State.js"
@@ -113,7 +113,7 @@ const openingNow = (state: PoolState): number => state.opening - state.hurry.siz
 
 const memberOf = (
   state: PoolState,
-  connection: Connection.Connection,
+  connection: Connection.LiveConnection,
   scope: Scope.Closeable,
   demand: boolean
 ): Member => {
@@ -156,7 +156,7 @@ const connectionOptions = (state: PoolState): Connection.MakeOptions => ({
 })
 
 /** A connection died on its own (its process exited, its transport failed): out of the pool, counted once. */
-const died = (state: PoolState, connection: Connection.Connection, reason: string): void => {
+const died = (state: PoolState, connection: Connection.LiveConnection, reason: string): void => {
   state.counters.connectionErrors++
   state.streak++
   state.background(
@@ -193,12 +193,13 @@ export const closeRemoved = (state: PoolState, member: Member): void => {
 
 /**
  * Opens connections (after the back-off) until `minConnections` are open or opening, unless
- * the pool is not serving or its breaker is open: an open breaker means the server is down, and
- * the probe that finds it back opens what it needs.
+ * the pool is not serving or its breaker is not closed: an open breaker means the server is
+ * down, and while it is half-open its probe finds out (opening what it needs); the pool tops
+ * itself up once a call succeeds again.
  */
 export const keepMinimum = (state: PoolState): void => {
   if (state.phase !== "open") return
-  if (state.breaker.stateUnsafe(state.clock.currentTimeMillisUnsafe()) === "open") return
+  if (state.breaker.stateUnsafe(state.clock.currentTimeMillisUnsafe()) !== "closed") return
   for (let missing = state.config.minConnections - (state.members.length + state.opening); missing > 0; missing--) {
     open(state, false)
   }

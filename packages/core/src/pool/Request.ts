@@ -9,6 +9,7 @@ import type { MCPCallError, MCPCircuitOpen, MCPPoolExhausted } from "../Errors.j
 import * as Telemetry from "../internal/telemetry.js"
 import { borrow, closed, release } from "./Admission.js"
 import { observeErrorRate, observeExhaustion } from "./Alerting.js"
+import { keepMinimum } from "./Members.js"
 import { breakerOutcome, errorOutcome, retryable, retrySchedule } from "./Policy.js"
 import { aborted, direct, PoolCall, send } from "./Send.js"
 import { Forwarded, type PoolState, type RequestInfo, type Run } from "./State.js"
@@ -141,6 +142,8 @@ const finish = (state: PoolState, call: PoolCall, exit: Exit.Exit<unknown, MCPCa
   Telemetry.end(call, state.telemetry, exit)
   const now = state.clock.currentTimeMillisUnsafe()
   const counted = count(state, exit, now)
+  // Below its minimum (the breaker kept it from re-opening): a call that ended tops it up.
+  if (state.members.length + state.opening < state.config.minConnections) keepMinimum(state)
   const flush = state.breaker.hasPendingTransitions() ? state.breaker.flush : undefined
   if (!counted || state.phase !== "open") return flush ?? Effect.void
   // The rate can cross the threshold on a success too (more calls reach the minimum),

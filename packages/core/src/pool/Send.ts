@@ -3,7 +3,7 @@
  * ends, and what its failure means (a typed error, a dead connection, our close, the caller's abort).
  */
 import * as Effect from "effect/Effect"
-import * as Connection from "../Connection.js"
+import * as Connection from "../internal/connection.js"
 import { MCPAborted, type MCPCallError } from "../Errors.js"
 import { classify, describeCause } from "../internal/classify.js"
 import * as Telemetry from "../internal/telemetry.js"
@@ -34,7 +34,7 @@ export const aborted = (state: PoolState, info: RequestInfo): MCPAborted => {
  */
 const failure = (
   state: PoolState,
-  connection: Connection.Connection,
+  connection: Connection.LiveConnection,
   info: RequestInfo,
   cause: unknown
 ): MCPCallError => {
@@ -71,7 +71,7 @@ const sdkOptions = (state: PoolState, signal: AbortSignal | undefined): SdkReque
  */
 export const send = <A>(
   state: PoolState,
-  connection: Connection.Connection,
+  connection: Connection.LiveConnection,
   info: RequestInfo,
   run: Run<A>,
   call: PoolCall,

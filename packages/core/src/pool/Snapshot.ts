@@ -3,7 +3,7 @@
  * judgement is made from.
  */
 import type * as CircuitBreaker from "../CircuitBreaker.js"
-import * as Connection from "../Connection.js"
+import * as Connection from "../internal/connection.js"
 import * as Judgement from "./Judgement.js"
 import { alive, type Counters, inUse, type PoolState } from "./State.js"
 
@@ -75,7 +75,7 @@ export const reading = (state: PoolState, now: number): Judgement.Reading => ({
   now
 })
 
-const connectionInfo = (connection: Connection.Connection): ConnectionInfo => ({
+const connectionInfo = (connection: Connection.LiveConnection): ConnectionInfo => ({
   id: connection.id,
   pid: connection.pid,
   sessionId: connection.sessionId,

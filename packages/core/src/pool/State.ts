@@ -11,6 +11,7 @@ import type * as Scope from "effect/Scope"
 import type * as Alerts from "../Alerts.js"
 import type { Breaker } from "../internal/circuitBreaker.js"
 import type * as Connection from "../Connection.js"
+import type { LiveConnection } from "../internal/connection.js"
 import type { MCPCallError, MCPConnectionError, MCPManagerClosed, MCPPoolExhausted } from "../Errors.js"
 import type * as Telemetry from "../internal/telemetry.js"
 import type { WaitQueue } from "../internal/waitQueue.js"
@@ -133,7 +134,7 @@ export const zeroCounters = (): Counters => ({
  * One open connection of the pool and what the pool knows of its use.
  */
 export interface Member {
-  readonly connection: Connection.Connection
+  readonly connection: LiveConnection
   /** Leases held now: requests in flight, plus `withConnection` and `lease` holders. */
   active: number
   /** Clock time (ms) at which `active` last dropped to 0, or the member opened. */
