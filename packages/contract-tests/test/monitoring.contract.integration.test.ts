@@ -1,5 +1,6 @@
 import { createServer, type IncomingHttpHeaders } from "node:http"
-import type { AddressInfo } from "node:net"
+import { type AddressInfo, createServer as createNetServer } from "node:net"
+import { format } from "node:util"
 import * as NodeHttpServer from "@effect/platform-node/NodeHttpServer"
 import { createMcpConnectionManager } from "@mcp-pool/core"
 import { MCPConnectionManager, type ManagerOptions } from "@mcp-pool/core/MCPConnectionManager"
@@ -17,18 +18,49 @@ import * as Schema from "effect/Schema"
 import * as Scope from "effect/Scope"
 import express from "express"
 import Fastify from "fastify"
-import { afterAll, beforeAll, describe, expect, it } from "vitest"
+import { afterAll, beforeAll, describe, expect, it, type MockInstance, vi } from "vitest"
 
 /** Secrets in the configuration that must never appear in an answer. */
 const secrets = ["s3cret-value", "pa55word", "t0ken-value", "h3ader-value"]
 
+/** A port on 127.0.0.1 that nothing listens on: a listener took it from the system, and was closed. */
+const unusedPort = (): Promise<number> =>
+  new Promise((resolve, reject) => {
+    const server = createNetServer()
+    server.once("error", reject)
+    server.listen(0, "127.0.0.1", () => {
+      const { port } = server.address() as AddressInfo
+      server.close(() => resolve(port))
+    })
+  })
+
+const downPort = await unusedPort()
+
+/**
+ * The "remote" pool is down on purpose: what the managers log about it (failed connects, a
+ * failed health check) is kept here instead of printed; any other line is printed as usual.
+ */
+const downPoolLines: Array<string> = []
+let consoleLog: MockInstance<typeof console.log> | undefined
+beforeAll(() => {
+  const print = console.log.bind(console)
+  consoleLog = vi.spyOn(console, "log").mockImplementation((...args: Array<unknown>) => {
+    const line = format(...args)
+    if (line.includes('"remote"')) downPoolLines.push(line)
+    else print(...args)
+  })
+})
+afterAll(() => {
+  consoleLog?.mockRestore()
+})
+
 const managerOptions: ManagerOptions = {
   servers: {
     fx: { ...fixtureStdioConfig(), env: { API_KEY: "s3cret-value" } },
-    // Nothing listens on port 9: this pool is down.
+    // Nothing listens on that port: this pool is down.
     remote: {
       type: "http",
-      url: "http://user:pa55word@127.0.0.1:9/mcp?token=t0ken-value",
+      url: `http://user:pa55word@127.0.0.1:${downPort}/mcp?token=t0ken-value`,
       headers: { Authorization: "Bearer h3ader-value" }
     }
   },
