@@ -47,19 +47,16 @@ describe("@mcp-pool/express lifecycle", () => {
 
   it("with a manager it was given: stops monitoring on close, leaves the manager open", async () => {
     const manager = await createMcpConnectionManager({ servers, defaults })
-    try {
-      const pool = await mcpPoolLifecycle(manager)
-      expect(pool.manager).toBe(manager)
-      const { server } = await listen(express().use(pool.router()))
-      cleanups.push(() => closed(server))
-      pool.attach(server, { signals: [] })
-      await closed(server)
-      await pool.close()
-      expect(manager.isMonitoring()).toBe(false)
-      const echoed = await manager.tools("fx").callTool({ name: "echo", arguments: { text: "open" } })
-      expect(echoed.content).toEqual([{ type: "text", text: "open" }])
-    } finally {
-      await manager.close()
-    }
+    cleanups.push(() => manager.close())
+    const pool = await mcpPoolLifecycle(manager)
+    expect(pool.manager).toBe(manager)
+    const { server } = await listen(express().use(pool.router()))
+    cleanups.push(() => closed(server))
+    pool.attach(server, { signals: [] })
+    await closed(server)
+    await pool.close()
+    expect(manager.isMonitoring()).toBe(false)
+    const echoed = await manager.tools("fx").callTool({ name: "echo", arguments: { text: "open" } })
+    expect(echoed.content).toEqual([{ type: "text", text: "open" }])
   })
 })

@@ -32,44 +32,37 @@ describe("@mcp-pool/fastify", () => {
 
   it("refuses a second registration on the same instance", async () => {
     const manager = await createMcpConnectionManager({ servers, defaults: { ...defaults, minConnections: 0 } })
-    try {
-      const app = Fastify()
-      void app.register(mcpPool, { manager })
-      void app.register(mcpPool, { manager })
-      await expect(app.ready()).rejects.toThrow(/already registered/)
-      await app.close()
-    } finally {
-      await manager.close()
-    }
+    cleanups.push(() => manager.close())
+    const app = Fastify()
+    cleanups.push(() => app.close())
+    void app.register(mcpPool, { manager })
+    void app.register(mcpPool, { manager })
+    await expect(app.ready()).rejects.toThrow(/already registered/)
+    await app.close()
   })
 
   it("leaves a manager it was given open when the app closes", async () => {
     const manager = await createMcpConnectionManager({ servers, defaults })
-    try {
-      const app = Fastify()
-      await app.register(mcpPool, { manager })
-      expect(app.mcpPool).toBe(manager)
-      await app.close()
-      const echoed = await manager.tools("fx").callTool({ name: "echo", arguments: { text: "still open" } })
-      expect(echoed.content).toEqual([{ type: "text", text: "still open" }])
-    } finally {
-      await manager.close()
-    }
+    cleanups.push(() => manager.close())
+    const app = Fastify()
+    cleanups.push(() => app.close())
+    await app.register(mcpPool, { manager })
+    expect(app.mcpPool).toBe(manager)
+    await app.close()
+    const echoed = await manager.tools("fx").callTool({ name: "echo", arguments: { text: "still open" } })
+    expect(echoed.content).toEqual([{ type: "text", text: "still open" }])
   })
 
   it("a rejecting auth hook denies with 401", async () => {
     const app = Fastify()
+    cleanups.push(() => app.close())
     await app.register(mcpPool, {
       servers,
       defaults: { ...defaults, minConnections: 0 },
       auth: () => Promise.reject(new Error("auth backend down"))
     })
-    try {
-      const denied = await app.inject({ method: "GET", url: "/api/v1/mcp/config" })
-      expect(denied.statusCode).toBe(401)
-      expect(denied.json()).toEqual({ error: "unauthorized" })
-    } finally {
-      await app.close()
-    }
+    const denied = await app.inject({ method: "GET", url: "/api/v1/mcp/config" })
+    expect(denied.statusCode).toBe(401)
+    expect(denied.json()).toEqual({ error: "unauthorized" })
   })
 })
