@@ -2,13 +2,19 @@ import * as OtelTracer from "@effect/opentelemetry/OtelTracer"
 import { describe, expect, it } from "@effect/vitest"
 import * as Manager from "@mcp-pool/core/MCPConnectionManager"
 import type { PoolConfigInput } from "@mcp-pool/core/PoolConfig"
-import { fixtureStdioConfig } from "@mcp-pool/test-servers"
 import { SpanKind, SpanStatusCode } from "@opentelemetry/api"
 import * as Effect from "effect/Effect"
-import * as Exit from "effect/Exit"
-import * as Scope from "effect/Scope"
 import * as NodeSdk from "../src/NodeSdk.js"
-import { countOf, echoSpanAttributes, inMemoryMetrics, inMemorySpans, metaOf, points, valueOf } from "./support.js"
+import {
+  countOf,
+  echoSpanAttributes,
+  inMemoryMetrics,
+  inMemorySpans,
+  metaOf,
+  points,
+  valueOf,
+  withFixtureManager
+} from "./support.js"
 
 const defaults: PoolConfigInput = {
   minConnections: 1,
@@ -20,13 +26,7 @@ const defaults: PoolConfigInput = {
 
 /** A manager of one fixture server named `name`, closed after `f`. */
 const withManager = <A, E>(name: string, f: (manager: Manager.Service) => Effect.Effect<A, E>) =>
-  Effect.gen(function* () {
-    const scope = yield* Scope.make()
-    const manager = yield* Manager.make({ servers: { [name]: fixtureStdioConfig() }, defaults }).pipe(
-      Scope.provide(scope)
-    )
-    return yield* f(manager).pipe(Effect.ensuring(Scope.close(scope, Exit.void)))
-  })
+  withFixtureManager(name, f, defaults)
 
 const N = 12
 

@@ -29,16 +29,17 @@ const CLIENT = 3
 /** Export soon, so that the test sees the periodic exports while the pool is open. */
 const fast = { OTEL_BSP_SCHEDULE_DELAY: "100", OTEL_METRIC_EXPORT_INTERVAL: "200" }
 
-/** Polls `probe` until it answers something, for up to 20 s. */
+/** Polls `probe` every 50 ms until it answers something; fails after 20 s. */
 const eventually = <A>(what: string, probe: () => A | undefined): Effect.Effect<A, Error> =>
   Effect.gen(function* () {
     const deadline = Date.now() + 20_000
-    for (;;) {
-      const found = probe()
-      if (found !== undefined) return found
-      if (Date.now() > deadline) return yield* Effect.fail(new Error(`timed out waiting for ${what}`))
+    let found = probe()
+    while (found === undefined && Date.now() <= deadline) {
       yield* Effect.sleep(50)
+      found = probe()
     }
+    if (found === undefined) return yield* Effect.fail(new Error(`timed out waiting for ${what}`))
+    return found
   })
 
 const poolOf = (server: string) => ({ "db.client.connection.pool.name": server })

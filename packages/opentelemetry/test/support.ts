@@ -17,8 +17,6 @@ import * as Manager from "@mcp-pool/core/MCPConnectionManager"
 import type { PoolConfigInput } from "@mcp-pool/core/PoolConfig"
 import { fixtureStdioConfig } from "@mcp-pool/test-servers"
 import * as Effect from "effect/Effect"
-import * as Exit from "effect/Exit"
-import * as Scope from "effect/Scope"
 
 /** A metric reader that exports only when flushed, to memory. */
 export const inMemoryMetrics = (metricProducers?: Array<MetricProducer>) => {
@@ -86,21 +84,14 @@ export const metaOf = (result: object): Record<string, unknown> => {
 }
 
 /**
- * Runs `f` on a manager with one pool, `server`, on the fixture server over stdio, built in its
- * own scope inside the caller's context (registry, tracer); the scope is always closed.
+ * Runs `f` on a manager with one pool, `server`, on the fixture server over stdio, built inside
+ * the caller's context (registry, tracer); the manager is closed when `f` ends, however it ends.
  */
 export const withFixtureManager = <A, E, R>(
   server: string,
   f: (manager: Manager.Service) => Effect.Effect<A, E, R>,
   defaults: PoolConfigInput = { minConnections: 1, maxConnections: 2, retryAttempts: 0, shutdownGracePeriod: 0.5 }
-) =>
-  Effect.gen(function* () {
-    const scope = yield* Scope.make()
-    const manager = yield* Manager.make({ servers: { [server]: fixtureStdioConfig() }, defaults }).pipe(
-      Scope.provide(scope)
-    )
-    return yield* f(manager).pipe(Effect.ensuring(Scope.close(scope, Exit.void)))
-  })
+) => Manager.make({ servers: { [server]: fixtureStdioConfig() }, defaults }).pipe(Effect.flatMap(f), Effect.scoped)
 
 /** The attributes every CLIENT span of an `echo` tool call on the stdio fixture `server` carries. */
 export const echoSpanAttributes = (server: string): Record<string, string> => ({
