@@ -176,6 +176,80 @@ interface Condition {
   lastRaisedAt: number
 }
 
+/** The state of one manager's alerts. */
+interface State {
+  readonly thresholds: Thresholds
+  readonly pubsub: PubSub.PubSub<Alert>
+  readonly conditions: Map<string, Condition>
+  readonly listeners: Set<(alert: Alert) => void>
+  /** Oldest first. A ring would save the copy, but the history is small and read rarely. */
+  history: Array<Alert>
+  nextId: number
+}
+
+const conditionKey = (serverName: string, type: AlertType) => `${type}\u0000${serverName}`
+
+/** Keeps an alert, publishes it, tells the listeners and logs it (a listener that throws is logged). */
+const raise = (state: State, alert: Alert): Effect.Effect<void> =>
+  Effect.suspend(() => {
+    state.history.push(alert)
+    const excess = state.history.length - state.thresholds.historySize
+    if (excess > 0) state.history = state.history.slice(excess)
+    PubSub.publishUnsafe(state.pubsub, alert)
+    const failed: Array<unknown> = []
+    for (const listener of state.listeners) {
+      try {
+        listener(alert)
+      } catch (error) {
+        failed.push(error)
+      }
+    }
+    const line = `Alert ${alert.type}: ${alert.message}`
+    const log =
+      alert.severity === "critical"
+        ? Effect.logError(line)
+        : alert.severity === "warning"
+          ? Effect.logWarning(line)
+          : Effect.logInfo(line)
+    return Effect.andThen(
+      log.pipe(Effect.annotateLogs({ server: alert.server_name, alert: alert.id })),
+      Effect.forEach(failed, (error) => Effect.logError("an alert listener threw", error), { discard: true })
+    )
+  })
+
+const observe =
+  (state: State): Alerts["observe"] =>
+  (serverName, type, active, describe) =>
+    Clock.clockWith((clock) => {
+      const key = conditionKey(serverName, type)
+      let condition = state.conditions.get(key)
+      if (condition === undefined) {
+        if (!active) return Effect.void
+        condition = { active: false, lastRaisedAt: Number.NEGATIVE_INFINITY }
+        state.conditions.set(key, condition)
+      }
+      const entering = active && !condition.active
+      condition.active = active
+      if (!entering) return Effect.void
+      const now = clock.currentTimeMillisUnsafe()
+      if (now - condition.lastRaisedAt < state.thresholds.cooldownMs) return Effect.void
+      condition.lastRaisedAt = now
+      const { severity, message } = describe()
+      const alert = { type, severity, server_name: serverName, message, timestamp: new Date(now).toISOString() }
+      return raise(state, { id: state.nextId++, ...alert })
+    })
+
+/** The history, newest first: only `severity`, at most `limit` (default 100). */
+const history = (state: State, query: Query): ReadonlyArray<Alert> => {
+  const limit = query.limit ?? 100
+  const out: Array<Alert> = []
+  for (let i = state.history.length - 1; i >= 0 && out.length < limit; i--) {
+    const alert = state.history[i]
+    if (alert !== undefined && (query.severity === undefined || alert.severity === query.severity)) out.push(alert)
+  }
+  return out
+}
+
 /**
  * Creates the alerts of one manager; the live stream ends when the scope closes.
  *
@@ -183,89 +257,28 @@ interface Condition {
  * @category constructors
  */
 export const make = (options: Options = {}): Effect.Effect<Alerts, never, Scope.Scope> =>
-  Effect.gen(function* () {
-    const resolved = thresholds(options)
-    const pubsub = yield* Effect.acquireRelease(PubSub.unbounded<Alert>(), PubSub.shutdown)
-    const conditions = new Map<string, Condition>()
-    const listeners = new Set<(alert: Alert) => void>()
-    // A ring would save the copy, but the history is small and read rarely.
-    let history: Array<Alert> = []
-    let nextId = 1
-
-    const raise = (alert: Alert): Effect.Effect<void> =>
-      Effect.suspend(() => {
-        history.push(alert)
-        if (history.length > resolved.historySize) history = history.slice(history.length - resolved.historySize)
-        PubSub.publishUnsafe(pubsub, alert)
-        const failed: Array<unknown> = []
-        for (const listener of listeners) {
-          try {
-            listener(alert)
-          } catch (error) {
-            failed.push(error)
-          }
-        }
-        const log =
-          alert.severity === "critical"
-            ? Effect.logError(`Alert ${alert.type}: ${alert.message}`)
-            : alert.severity === "warning"
-              ? Effect.logWarning(`Alert ${alert.type}: ${alert.message}`)
-              : Effect.logInfo(`Alert ${alert.type}: ${alert.message}`)
-        return Effect.andThen(
-          log.pipe(Effect.annotateLogs({ server: alert.server_name, alert: alert.id })),
-          Effect.forEach(failed, (error) => Effect.logError("an alert listener threw", error), { discard: true })
-        )
-      })
-
-    const observe: Alerts["observe"] = (serverName, type, active, describe) =>
-      Clock.clockWith((clock) => {
-        const key = `${type}\u0000${serverName}`
-        let condition = conditions.get(key)
-        if (condition === undefined) {
-          if (!active) return Effect.void
-          condition = { active: false, lastRaisedAt: Number.NEGATIVE_INFINITY }
-          conditions.set(key, condition)
-        }
-        const entering = active && !condition.active
-        condition.active = active
-        if (!entering) return Effect.void
-        const now = clock.currentTimeMillisUnsafe()
-        if (now - condition.lastRaisedAt < resolved.cooldownMs) return Effect.void
-        condition.lastRaisedAt = now
-        const { severity, message } = describe()
-        return raise({
-          id: nextId++,
-          type,
-          severity,
-          server_name: serverName,
-          message,
-          timestamp: new Date(now).toISOString()
-        })
-      })
-
+  Effect.map(Effect.acquireRelease(PubSub.unbounded<Alert>(), PubSub.shutdown), (pubsub): Alerts => {
+    const state: State = {
+      thresholds: thresholds(options),
+      pubsub,
+      conditions: new Map(),
+      listeners: new Set(),
+      history: [],
+      nextId: 1
+    }
     return {
-      thresholds: resolved,
-      observe,
-      isActive: (serverName, type) => conditions.get(`${type}\u0000${serverName}`)?.active === true,
+      thresholds: state.thresholds,
+      observe: observe(state),
+      isActive: (serverName, type) => state.conditions.get(conditionKey(serverName, type))?.active === true,
       reset: (serverName) => {
-        for (const [key] of conditions) if (key.endsWith(`\u0000${serverName}`)) conditions.delete(key)
+        for (const key of state.conditions.keys()) if (key.endsWith(`\u0000${serverName}`)) state.conditions.delete(key)
       },
-      history: (query = {}) => {
-        const limit = query.limit ?? 100
-        const out: Array<Alert> = []
-        for (let i = history.length - 1; i >= 0 && out.length < limit; i--) {
-          const alert = history[i]
-          if (alert !== undefined && (query.severity === undefined || alert.severity === query.severity)) {
-            out.push(alert)
-          }
-        }
-        return out
-      },
+      history: (query = {}) => history(state, query),
       stream: Stream.fromPubSub(pubsub),
       subscribe: (listener) => {
-        listeners.add(listener)
+        state.listeners.add(listener)
         return () => {
-          listeners.delete(listener)
+          state.listeners.delete(listener)
         }
       }
     }

@@ -5,6 +5,7 @@
  * @since 0.1.0
  */
 import type * as MCPConnectionPool from "./MCPConnectionPool.js"
+import type * as Responses from "./internal/responses.js"
 import * as Judgement from "./pool/Judgement.js"
 
 /**
@@ -16,43 +17,20 @@ import * as Judgement from "./pool/Judgement.js"
 export type Status = Judgement.Status
 
 /**
- * The figures of one pool.
+ * The figures of one pool (`PoolMetricsSchema`).
  *
  * @since 0.1.0
  * @category models
  */
-export interface PoolMetrics {
-  readonly server_name: string
-  readonly status: Status
-  readonly total_connections: number
-  readonly available_connections: number
-  readonly in_use_connections: number
-  readonly pending_requests: number
-  readonly circuit_breaker_state: "closed" | "open" | "half_open"
-  readonly pool_hits: number
-  readonly pool_misses: number
-  readonly hit_rate: number
-  readonly connection_errors: number
-  readonly health_check_failures: number
-  readonly total_requests: number
-  readonly total_errors: number
-  readonly utilization: number
-}
+export type PoolMetrics = typeof Responses.PoolMetricsSchema.Type
 
 /**
- * The summary served at `/metrics/summary`.
+ * The summary served at `/metrics/summary` (`schemas.summary`).
  *
  * @since 0.1.0
  * @category models
  */
-export interface MetricsSummary {
-  readonly pool_metrics: ReadonlyArray<PoolMetrics>
-  readonly global_metrics: {
-    readonly total_pools: number
-    readonly total_requests: number
-    readonly total_errors: number
-  }
-}
+export type MetricsSummary = typeof Responses.schemas.summary.Type
 
 const round = (value: number): number => Math.round(value * 10_000) / 10_000
 
@@ -82,17 +60,12 @@ export const status = (pool: MCPConnectionPool.MCPConnectionPool, snapshot = poo
 export const worst: (statuses: Iterable<Status>) => Status = Judgement.worst
 
 /**
- * The answer of `/status`.
+ * The answer of `/status` (`schemas.status`).
  *
  * @since 0.1.0
  * @category models
  */
-export interface StatusReport {
-  readonly status: Status
-  readonly timestamp: string
-  readonly total_pools: number
-  readonly pools: Readonly<Record<string, Status>>
-}
+export type StatusReport = typeof Responses.schemas.status.Type
 
 /**
  * The status of every pool and the overall status (the worst of them).
@@ -159,24 +132,12 @@ export const summary = (pools: ReadonlyArray<MCPConnectionPool.MCPConnectionPool
 
 /**
  * The answer of `/pools/{server_name}`: the pool's figures, its redacted configuration and
- * its connections.
+ * its connections (`schemas.pool`).
  *
  * @since 0.1.0
  * @category models
  */
-export interface PoolDetails extends PoolMetrics {
-  readonly config: Readonly<Record<string, unknown>>
-  readonly connections: ReadonlyArray<{
-    readonly id: number
-    readonly pid: number | null
-    readonly session_id: string | null
-    readonly in_flight: number
-    readonly leases: number
-    readonly created_at: string
-    readonly last_used_at: string
-    readonly alive: boolean
-  }>
-}
+export type PoolDetails = typeof Responses.schemas.pool.Type
 
 const iso = (millis: number) => new Date(millis).toISOString()
 

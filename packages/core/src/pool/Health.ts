@@ -3,6 +3,7 @@
  * `minConnections`, re-judge its alerts; a check asked for on demand always finds out.
  */
 import * as Effect from "effect/Effect"
+import type { HealthCheckSchema } from "../internal/responses.js"
 import * as Connection from "../internal/connection.js"
 import { borrow, release } from "./Admission.js"
 import { observeAll, observeHealthCheck } from "./Alerting.js"
@@ -13,23 +14,15 @@ import { reading } from "./Snapshot.js"
 import type { Member, PoolState, Ticket } from "./State.js"
 
 /**
- * The answer of one health check (the body of `POST /pools/{server_name}/health-check`).
+ * The answer of one health check (the body of `POST /pools/{server_name}/health-check`):
+ * `healthy` when no connection failed, the pool has a working connection (or needs none) and
+ * its breaker is not open; `checked` and `failed` count the connections pinged (an on-demand
+ * check of a pool with no idle connection probes one); `reason` says why when not healthy.
  *
  * @since 0.1.0
  * @category models
  */
-export interface HealthCheckResult {
-  readonly server_name: string
-  /** No connection failed, the pool has a working connection (or needs none), and its breaker is not open. */
-  readonly healthy: boolean
-  /** Connections pinged (an on-demand check of a pool with no idle connection probes one). */
-  readonly checked: number
-  /** Connections that failed or did not answer within `connectionTimeout`, now replaced. */
-  readonly failed: number
-  readonly duration_ms: number
-  /** Why the pool is not healthy; absent when it is. */
-  readonly reason?: string | undefined
-}
+export type HealthCheckResult = typeof HealthCheckSchema.Type
 
 const WHAT = "health-check ping"
 
