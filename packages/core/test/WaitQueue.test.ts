@@ -21,12 +21,14 @@ interface Ticket {
 }
 
 /**
- * A queue on the test clock, in a scope of its own; a way to start a waiter with a timeout,
- * and what was handed to whom. An abandoned handoff goes to the next in line, as a pool does.
+ * A queue on the test clock, in a scope of its own (that the test's scope closes too); a way to
+ * start a waiter with a timeout, and what was handed to whom. An abandoned handoff goes to the
+ * next in line, as a pool does.
  */
 const setup = Effect.gen(function* () {
   const clock = yield* Clock.clockWith(Effect.succeed)
   const scope = yield* Scope.make()
+  yield* Effect.addFinalizer(() => Scope.close(scope, Exit.void))
   const abandoned: Array<string> = []
   const served: Array<string> = []
   const queue: WaitQueue<Ticket, Late | Closed> = new WaitQueue<Ticket, Late | Closed>({
