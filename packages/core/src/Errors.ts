@@ -62,26 +62,39 @@ export class MCPPoolExhausted extends Data.TaggedError("MCPPoolExhausted")<{
   readonly serverName: string
   readonly acquireTimeoutMs: number
   readonly maxConnections: number
+  /** Connections lent when the wait ended. */
+  readonly inUse?: number | undefined
+  /** Connections being opened when the wait ended. */
+  readonly opening?: number | undefined
 }> {
   override get message(): string {
-    return `MCP server "${this.serverName}": no connection became available within ${this.acquireTimeoutMs} ms (maxConnections ${this.maxConnections}, all busy)`
+    const state =
+      this.inUse === undefined
+        ? ""
+        : `: ${this.inUse} in use${this.opening === undefined || this.opening === 0 ? "" : `, ${this.opening} being opened`}`
+    return `MCP server "${this.serverName}": no connection became available within ${this.acquireTimeoutMs} ms (maxConnections ${this.maxConnections}${state})`
   }
 }
 
 /**
- * A health check (an MCP `ping`) failed or did not answer in time.
+ * A health check found the pool unhealthy: a connection failed its ping, the pool has no
+ * working connection, or its breaker is open. Raised by `MCPHealthMonitor.ensureHealthy` (a
+ * readiness gate); a check that only reports (`checkNow`, the monitoring route) answers with
+ * `healthy: false` instead.
  *
  * @since 0.1.0
  * @category errors
  */
 export class MCPHealthCheckError extends Data.TaggedError("MCPHealthCheckError")<{
   readonly serverName: string
-  readonly connectionId: number
+  /** Why the pool is not healthy, as the check's answer says. */
   readonly reason: string
-  readonly cause?: unknown
+  /** Connections the check pinged, and those that failed. */
+  readonly checked: number
+  readonly failed: number
 }> {
   override get message(): string {
-    return `MCP server "${this.serverName}": health check of connection #${this.connectionId} failed: ${this.reason}`
+    return `MCP server "${this.serverName}": health check failed: ${this.reason}`
   }
 }
 

@@ -7,6 +7,7 @@
 import * as Cause from "effect/Cause"
 import * as Effect from "effect/Effect"
 import * as Schedule from "effect/Schedule"
+import { MCPHealthCheckError } from "./Errors.js"
 import type * as MCPConnectionPool from "./MCPConnectionPool.js"
 
 export type { HealthCheckResult } from "./pool/Health.js"
@@ -25,6 +26,42 @@ export type { HealthCheckResult } from "./pool/Health.js"
 export const checkNow = (
   pool: MCPConnectionPool.MCPConnectionPool
 ): Effect.Effect<MCPConnectionPool.HealthCheckResult> => pool.checkHealth({ onDemand: true })
+
+/**
+ * Runs a health check like `checkNow`, and fails with `MCPHealthCheckError` (naming the
+ * reason) when the pool is not healthy: a readiness gate, for example before an app starts
+ * taking traffic.
+ *
+ * @example
+ * ```ts
+ * import { MCPConnectionManager } from "@mcp-pool/core/MCPConnectionManager"
+ * import * as MCPHealthMonitor from "@mcp-pool/core/MCPHealthMonitor"
+ * import { Effect } from "effect"
+ *
+ * const ready = Effect.gen(function* () {
+ *   const manager = yield* MCPConnectionManager
+ *   yield* MCPHealthMonitor.ensureHealthy(yield* manager.pool("files"))
+ * })
+ * ```
+ *
+ * @since 0.1.0
+ * @category health
+ */
+export const ensureHealthy = (
+  pool: MCPConnectionPool.MCPConnectionPool
+): Effect.Effect<MCPConnectionPool.HealthCheckResult, MCPHealthCheckError> =>
+  Effect.flatMap(checkNow(pool), (result) =>
+    result.healthy
+      ? Effect.succeed(result)
+      : Effect.fail(
+          new MCPHealthCheckError({
+            serverName: result.server_name,
+            reason: result.reason ?? "the pool is not healthy",
+            checked: result.checked,
+            failed: result.failed
+          })
+        )
+  )
 
 /**
  * Checks a pool every `healthCheckInterval` (the first check one interval after the start),

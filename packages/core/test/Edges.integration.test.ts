@@ -3,7 +3,8 @@ import { fixtureStdioConfig, processGroupAlive, spawnHttpFixtureServer } from "@
 import * as Effect from "effect/Effect"
 import * as Fiber from "effect/Fiber"
 import { TestClock } from "effect/testing"
-import { MCPConnectionError, MCPRequestError } from "../src/Errors.js"
+import { MCPConnectionError, MCPHealthCheckError, MCPRequestError } from "../src/Errors.js"
+import * as MCPHealthMonitor from "../src/MCPHealthMonitor.js"
 import { createMcpConnectionManager } from "../src/PromiseApi.js"
 import {
   errorOf,
@@ -150,6 +151,11 @@ describe("a health check asked for always finds out", () => {
       expect(check).toMatchObject({ server_name: "remote", healthy: false, checked: 1, failed: 1 })
       expect(check.reason).toMatch(/MCP server "remote": connection failed: could not connect/)
       expect((yield* manager.status).pools.remote).toBe("critical")
+      // As a readiness gate, the same finding is a typed failure naming the reason.
+      const gate = errorOf(yield* Effect.exit(MCPHealthMonitor.ensureHealthy(yield* manager.pool("remote"))))
+      expect(gate).toBeInstanceOf(MCPHealthCheckError)
+      expect(gate).toMatchObject({ serverName: "remote", checked: 1, failed: 1 })
+      expect(gate?.message).toMatch(/MCP server "remote": health check failed: .*could not connect/)
     }).pipe(onPatientTestClock)
   )
 
@@ -164,6 +170,7 @@ describe("a health check asked for always finds out", () => {
       const busy = yield* Effect.forkChild(tools.callTool({ name: "sleep", arguments: { ms: 1_000 } }))
       yield* realWait(() => pool.snapshot().inUseConnections === 1)
       expect(yield* manager.healthCheck("fx")).toMatchObject({ healthy: true, checked: 1, failed: 0 })
+      expect(yield* MCPHealthMonitor.ensureHealthy(pool)).toMatchObject({ healthy: true })
       yield* Fiber.join(busy)
       yield* close
     }).pipe(onPatientTestClock)

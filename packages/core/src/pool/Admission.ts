@@ -10,7 +10,7 @@ import * as Telemetry from "../internal/telemetry.js"
 import { observeExhaustion } from "./Alerting.js"
 import { closeRemoved, growForLine, remove } from "./Members.js"
 import { probe } from "./Probe.js"
-import { Forwarded, hasRoom, type LineFailure, type Member, type PoolState, type Ticket } from "./State.js"
+import { Forwarded, hasRoom, inUse, type LineFailure, type Member, type PoolState, type Ticket } from "./State.js"
 
 /** A connection found dead or unresponsive when it was about to be lent: borrow another. */
 class Stale {
@@ -31,7 +31,9 @@ export const exhaustedError = (state: PoolState): MCPPoolExhausted => {
   return new MCPPoolExhausted({
     serverName: state.serverName,
     acquireTimeoutMs: state.limits.acquireTimeoutMs,
-    maxConnections: state.config.maxConnections
+    maxConnections: state.config.maxConnections,
+    inUse: inUse(state),
+    opening: state.opening
   })
 }
 
