@@ -109,9 +109,10 @@ export interface CapturedLogs {
 }
 
 /**
- * A logger that keeps the lines of a test that provokes warnings and errors on purpose (a
- * server killed, an alert raised), so that they can be asserted on and a real warning still
- * stands out in the output. Lines below `minimumLevel` (default: effect's, Info) are dropped.
+ * A logger that keeps in memory the lines of a test that provokes warnings and errors on
+ * purpose (a server killed, an alert raised): the test can assert on them, and the suite's
+ * output holds only the lines nobody expected. Lines below `minimumLevel` (default: effect's,
+ * Info) are dropped.
  */
 export const captureLogs = (minimumLevel?: LogLevel.LogLevel): CapturedLogs => {
   const messages: Array<string> = []
