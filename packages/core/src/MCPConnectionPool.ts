@@ -39,13 +39,12 @@ import type { PoolConfig } from "./PoolConfig.js"
 import * as ServerConfig from "./ServerConfig.js"
 
 export type { HealthCheckResult } from "./pool/Health.js"
-export { exhausted, type Judgement, type Status, utilization } from "./pool/Judgement.js"
+export type { Judgement, Status } from "./pool/Judgement.js"
 export { Uninterruptible } from "./pool/Request.js"
 export type { ConnectionInfo, Snapshot } from "./pool/Snapshot.js"
 export {
   type BorrowError,
   type Counters,
-  MAX_IN_FLIGHT_PER_CONNECTION,
   type RequestInfo,
   type Run,
   type SdkRequestOptions,

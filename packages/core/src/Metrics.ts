@@ -1,6 +1,6 @@
 /**
- * The figures of each pool in the JSON shape the monitoring API serves (snake_case), and
- * the summary over all pools.
+ * The figures of each pool as the monitoring API serves them (`PoolMetrics`, snake_case JSON)
+ * and the summary over all pools. For the metrics exported to OpenTelemetry, see `Telemetry`.
  *
  * @since 0.1.0
  */

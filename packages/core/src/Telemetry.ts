@@ -1,6 +1,7 @@
 /**
- * Metrics and traces of the pools: effect `Metric`s named after the OpenTelemetry semantic
+ * What the pools export to OpenTelemetry: effect `Metric`s named after the semantic
  * conventions, one CLIENT span per MCP request, and W3C trace context sent in `params._meta`.
+ * For the JSON figures of the monitoring API, see `Metrics`.
  *
  * @since 0.1.0
  */
