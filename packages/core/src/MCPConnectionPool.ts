@@ -161,7 +161,10 @@ const makeState = (options: {
         clock,
         scope,
         onTimeout: () => Admission.exhaustedError(state),
-        onAbandoned: (ticket) => Admission.release(state, ticket)
+        onAbandoned: (ticket) => Admission.release(state, ticket),
+        // Nothing open and a connection being opened: the borrowers get its outcome (bounded by
+        // connectionTimeout), not MCPPoolExhausted at the same moment as its failure.
+        hold: () => Members.awaitingFirstOpen(state)
       }),
       phase: "open",
       streak: 0,

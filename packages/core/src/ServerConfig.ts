@@ -282,6 +282,7 @@ export const redact = (server: ServerConfig): Record<string, unknown> =>
         args: redactArgs(server.args),
         env: redactValues(server.env),
         ...(server.cwd === undefined ? {} : { cwd: server.cwd }),
+        ...(server.inheritEnv === undefined ? {} : { inherit_env: server.inheritEnv }),
         pool: PoolConfig.toSnakeCase(server.pool)
       }
     : {

@@ -138,6 +138,66 @@ describe("failures that say why", () => {
   )
 })
 
+describe("the environment of a stdio server", () => {
+  it.effect("by default the safe variables and the network ones; inheritEnv: true all; a list those too", () =>
+    Effect.gen(function* () {
+      const set = {
+        MCP_POOL_TEST_SECRET: "s3cret-of-the-host",
+        MCP_POOL_TEST_OTHER: "other",
+        NO_PROXY: "example.invalid"
+      }
+      yield* Effect.acquireRelease(
+        Effect.sync(() => {
+          const before = Object.fromEntries(Object.keys(set).map((key) => [key, process.env[key]]))
+          Object.assign(process.env, set)
+          return before
+        }),
+        (before) =>
+          Effect.sync(() => {
+            for (const [key, value] of Object.entries(before)) {
+              if (value === undefined) delete process.env[key]
+              else process.env[key] = value
+            }
+          })
+      )
+      const fixture = fixtureStdioConfig()
+      const { manager } = yield* startManager(
+        {
+          plain: fixture,
+          all: { ...fixture, inheritEnv: true },
+          some: { ...fixture, inheritEnv: ["MCP_POOL_TEST_OTHER"], env: { OWN: "own" } }
+        },
+        { ...quick, minConnections: 0, maxConnections: 1 },
+        { monitoring: false }
+      )
+      const env = (server: string, name: string) =>
+        Effect.flatMap(manager.getMcpTools(server), (tools) =>
+          Effect.map(tools.callTool({ name: "env", arguments: { name } }), text)
+        )
+      expect(yield* env("plain", "MCP_POOL_TEST_SECRET")).toBe("(unset)")
+      expect(yield* env("plain", "NO_PROXY")).toBe("example.invalid")
+      expect(yield* env("plain", "PATH")).toBe(process.env["PATH"])
+      expect(yield* env("all", "MCP_POOL_TEST_SECRET")).toBe("s3cret-of-the-host")
+      expect(yield* env("some", "MCP_POOL_TEST_OTHER")).toBe("other")
+      expect(yield* env("some", "MCP_POOL_TEST_SECRET")).toBe("(unset)")
+      expect(yield* env("some", "OWN")).toBe("own")
+      expect(manager.config().servers["some"]).toMatchObject({ inherit_env: ["MCP_POOL_TEST_OTHER"] })
+    })
+  )
+
+  it.live("a stdio server that does not answer the handshake: the message says where to look", () =>
+    Effect.gen(function* () {
+      const { manager } = yield* startManager(
+        { silent: { command: process.execPath, args: ["-e", "setInterval(() => {}, 1000)"] } },
+        { ...quick, minConnections: 0, maxConnections: 1, connectionTimeout: 0.5 }
+      )
+      const error = errorOf(yield* Effect.exit(Effect.flatMap(manager.getMcpTools("silent"), (t) => t.listTools())))
+      expect(error?.message).toContain("no answer to the MCP handshake within 500 ms")
+      expect(error?.message).toContain('"inheritEnv"')
+    })
+  )
+})
+
 describe("a health check asked for always finds out", () => {
   it.effect("with no connection open and the server unreachable: healthy false, with the reason", () =>
     Effect.gen(function* () {

@@ -183,4 +183,31 @@ describe("WaitQueue", () => {
       yield* Scope.close(scope, Exit.void)
     })
   )
+
+  it.effect("while hold says so, a due waiter is kept; expire fails it once hold lets go", () =>
+    Effect.gen(function* () {
+      const clock = yield* Clock.clockWith(Effect.succeed)
+      const scope = yield* Scope.make()
+      let held = true
+      const queue = new WaitQueue<Ticket, Late>({
+        clock,
+        scope,
+        onTimeout: () => new Late(),
+        onAbandoned: () => {},
+        hold: () => held
+      })
+      const ticket: Ticket = { name: "a", got: undefined }
+      const waiter = yield* Effect.forkChild(queue.wait(clock.currentTimeMillisUnsafe() + 1_000, ticket))
+      yield* settle
+      yield* TestClock.adjust("5 seconds")
+      yield* settle
+      expect(waiter.pollUnsafe()).toBeUndefined()
+      expect(queue.size).toBe(1)
+      held = false
+      yield* queue.expire
+      const exit = yield* Fiber.await(waiter)
+      expect(Exit.isFailure(exit) && exit.cause.toString()).toContain("Late")
+      yield* Scope.close(scope, Exit.void)
+    })
+  )
 })

@@ -44,7 +44,8 @@ export const fixtureToolNames = [
   "echo_meta",
   "pid",
   "close_stdout",
-  "forget_sessions"
+  "forget_sessions",
+  "env"
 ] as const
 
 const itemIds = ["1", "2", "3"]
@@ -232,6 +233,15 @@ export const createFixtureServer = (options: FixtureServerOptions = {}): McpServ
   )
 
   mcp.registerTool("pid", { description: "Returns the server's process id." }, () => text(String(process.pid)))
+
+  mcp.registerTool(
+    "env",
+    {
+      description: "Returns an environment variable of the server's process, or (unset).",
+      inputSchema: { name: z.string() }
+    },
+    ({ name }) => text(process.env[name] ?? "(unset)")
+  )
 
   mcp.registerTool(
     "close_stdout",

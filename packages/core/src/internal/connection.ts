@@ -13,6 +13,7 @@ import type * as Connection from "../Connection.js"
 import { MCPConnectionError } from "../Errors.js"
 import { connectionTarget, type ServerConfig, scrubber } from "../ServerConfig.js"
 import { describeCause, tagSendFailures } from "./classify.js"
+import { inherited } from "./environment.js"
 import { scrubCause } from "./scrub.js"
 import { type ProcessExit, ProcessGroupStdioTransport } from "./stdioTransport.js"
 import { clientInfo } from "./version.js"
@@ -107,6 +108,15 @@ const handshake = (opening: Opening, resource: Resource): Effect.Effect<void, MC
   )
 }
 
+/**
+ * For a stdio server that got only the safe default of this process's environment: where to
+ * look when it hangs (a server behind `npx` that cannot reach its registry hangs in download).
+ */
+const environmentHint = (server: ServerConfig): string =>
+  server.transport === "stdio" && server.inheritEnv !== true
+    ? ` (a server that needs more of this process's environment, such as a proxy or a registry's credentials, gets it with "inheritEnv" on its entry)`
+    : ""
+
 class HandshakeTimeout {
   readonly _tag = "HandshakeTimeout"
 }
@@ -132,7 +142,7 @@ const connectFailure = (
   const { scrub, options } = opening
   const timedOut = cause instanceof HandshakeTimeout
   const reason = timedOut
-    ? `no answer to the MCP handshake within ${options.connectionTimeoutMs} ms`
+    ? `no answer to the MCP handshake within ${options.connectionTimeoutMs} ms${environmentHint(options.server)}`
     : `could not connect: ${describeCause(cause)}`
   const exit = outcome.exit
   // What the SDK, fetch or the server said may quote a secret: everything kept is scrubbed.
@@ -231,6 +241,7 @@ const makeTransport = (server: ServerConfig, onStderr: (line: string) => void, g
       return new ProcessGroupStdioTransport({
         command: server.command,
         args: [...server.args],
+        baseEnv: inherited(server, process.env),
         env: { ...server.env },
         ...(server.cwd === undefined ? {} : { cwd: server.cwd }),
         onStderr,

@@ -64,10 +64,15 @@ const HttpUrl = NonEmptyText.check(Schema.makeFilter(isHttpUrl, { message: "must
 const Strings = Schema.Record(Schema.String, Text).annotate({ message: "must be an object of strings" })
 const Args = Schema.Array(Text).annotate({ message: "must be an array of strings" })
 
+const InheritEnv = Schema.Union([Schema.Boolean, Schema.Array(Schema.String)]).annotate({
+  message: "must be true, false, or an array of variable names"
+})
+
 const StdioEntry = Schema.Struct({
   command: NonEmptyText.annotateKey(required),
   args: Schema.optionalKey(Args),
   env: Schema.optionalKey(Strings),
+  inheritEnv: Schema.optionalKey(InheritEnv),
   cwd: Schema.optionalKey(NonEmptyText),
   pool: Schema.optionalKey(PoolConfig.PoolConfigInputSchema)
 })
@@ -88,6 +93,11 @@ export const StdioServerConfig = Schema.Struct({
   command: Schema.String,
   args: Schema.Array(Schema.String),
   env: StringRecord,
+  /**
+   * What the server gets of this process's environment besides `env`: `true` all of it, an
+   * array those variables; absent or `false`, the safe default (see `environment`).
+   */
+  inheritEnv: Schema.optional(Schema.Union([Schema.Boolean, Schema.Array(Schema.String)])),
   cwd: Schema.optional(Schema.String),
   /** The server's own pool settings, over the defaults. */
   pool: Pool
@@ -145,6 +155,7 @@ const decodeEntry = (
       args: fields.args ?? [],
       env: fields.env ?? {},
       cwd: fields.cwd,
+      inheritEnv: fields.inheritEnv,
       pool: fields.pool ?? {}
     }))
   }

@@ -20,8 +20,10 @@ export interface ProcessGroupStdioTransportOptions {
   readonly command: string
   /** Its arguments. */
   readonly args?: ReadonlyArray<string>
-  /** Variables merged over the SDK's default environment (`getDefaultEnvironment()`). */
+  /** Variables merged over `baseEnv`. */
   readonly env?: Readonly<Record<string, string>>
+  /** What `env` is merged over; the SDK's default environment (`getDefaultEnvironment()`) when absent. */
+  readonly baseEnv?: Readonly<Record<string, string>>
   /** The working directory of the server; ours when absent. */
   readonly cwd?: string
   /** Receives the server's stderr line by line; stderr is never written to our console. */
@@ -176,7 +178,7 @@ export class ProcessGroupStdioTransport implements Transport {
       child = spawn(command, [...args], {
         detached: true,
         stdio: ["pipe", "pipe", "pipe"],
-        env: { ...getDefaultEnvironment(), ...this.options.env },
+        env: { ...(this.options.baseEnv ?? getDefaultEnvironment()), ...this.options.env },
         ...(cwd === undefined ? {} : { cwd }),
         windowsHide: true
       })

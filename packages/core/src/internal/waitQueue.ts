@@ -39,6 +39,7 @@ export class WaitQueue<K, E> {
   readonly #scope: Scope.Scope
   readonly #onTimeout: () => E
   readonly #onAbandoned: (ticket: K) => void
+  readonly #hold: () => boolean
   #head: Waiter<K, E> | undefined = undefined
   #tail: Waiter<K, E> | undefined = undefined
   #sleeping = 0
@@ -54,11 +55,17 @@ export class WaitQueue<K, E> {
     readonly onTimeout: () => E
     /** Takes back what was handed to a waiter that was interrupted before it could take it. */
     readonly onAbandoned: (ticket: K) => void
+    /**
+     * While it answers `true`, no deadline is enforced (the pool waits for an opening whose
+     * outcome the borrowers should get); call `expire` once it may have changed.
+     */
+    readonly hold?: (() => boolean) | undefined
   }) {
     this.#clock = options.clock
     this.#scope = options.scope
     this.#onTimeout = options.onTimeout
     this.#onAbandoned = options.onAbandoned
+    this.#hold = options.hold ?? never
   }
 
   /** Borrowers asleep in the line. */
@@ -164,15 +171,31 @@ export class WaitQueue<K, E> {
     return Effect.asVoid(Effect.forkIn(this.#watch(), this.#scope))
   })
 
-  /** Fails the expired waiters at the head, then sleeps until the next deadline; ends when nobody sleeps. */
+  /**
+   * Fails the waiters whose deadline passed (unless `hold` says to wait), and makes sure the
+   * watcher runs while anybody sleeps: call it when what `hold` reads may have changed.
+   */
+  readonly expire: Effect.Effect<void> = Effect.suspend(() => {
+    this.#expireDue(this.#clock.currentTimeMillisUnsafe())
+    return this.#head === undefined ? Effect.void : this.#startWatcher
+  })
+
+  #expireDue(now: number): void {
+    while (this.#head !== undefined && this.#head.deadline <= now && !this.#hold()) {
+      later(this.#take(this.#head), Effect.fail(this.#onTimeout()))
+    }
+  }
+
+  /**
+   * Fails the expired waiters at the head, then sleeps until the next deadline; ends when nobody
+   * sleeps, or when the head is due but held (`expire` starts it again).
+   */
   #watch(): Effect.Effect<void> {
     return Effect.suspend(() => {
       const now = this.#clock.currentTimeMillisUnsafe()
-      while (this.#head !== undefined && this.#head.deadline <= now) {
-        later(this.#take(this.#head), Effect.fail(this.#onTimeout()))
-      }
+      this.#expireDue(now)
       const head = this.#head
-      if (head === undefined || this.#closedWith !== undefined) {
+      if (head === undefined || this.#closedWith !== undefined || head.deadline <= now) {
         this.#watching = false
         return Effect.void
       }
@@ -182,6 +205,8 @@ export class WaitQueue<K, E> {
 }
 
 const ignore = (): void => {}
+
+const never = (): boolean => false
 
 /**
  * Resumes a waiter's fiber on a microtask: never inside the fiber that serves or fails it, so

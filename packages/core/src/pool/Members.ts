@@ -85,9 +85,11 @@ const openOne = (state: PoolState, demand: boolean): Effect.Effect<void> => {
   const waited = delay > 0 ? Effect.andThen(backOff(state, delay), connect) : connect
   return Effect.ensuring(
     waited,
-    Effect.sync(() => {
+    Effect.suspend(() => {
       done()
       settleIfEmpty(state)
+      // Borrowers held past their deadline for this opening get their MCPPoolExhausted now.
+      return state.line.expire
     })
   )
 }
@@ -110,6 +112,9 @@ const backOff = (state: PoolState, delay: number): Effect.Effect<void> =>
 
 /** Openings under way now that no back-off holds. */
 const openingNow = (state: PoolState): number => state.opening - state.hurry.size
+
+/** Whether the pool has no connection alive and one being opened: its borrowers wait for that. */
+export const awaitingFirstOpen = (state: PoolState): boolean => alive(state) === 0 && openingNow(state) > 0
 
 const memberOf = (
   state: PoolState,
