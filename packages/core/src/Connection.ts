@@ -61,7 +61,21 @@ export interface MakeOptions {
   readonly shutdownGracePeriodMs: number
   /** Called once when the connection dies on its own (not when it is released). */
   readonly onDead?: ((connection: Connection, reason: string) => void) | undefined
+  /** What becomes of a stdio server's stderr (see `ServerStderr`); `"log"` when absent. */
+  readonly stderr?: ServerStderr | undefined
 }
+
+/**
+ * What becomes of the lines a stdio server writes to its stderr: `"log"` (the default) logs
+ * each at Debug, annotated with the server, the connection and `stream: "stderr"`; `"inherit"`
+ * writes them to this process's stderr, each prefixed with `[server name]`; `"ignore"` drops
+ * them. Secrets of the server's configuration are removed either way, and the last lines are
+ * kept for the error of a server that fails to start.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type ServerStderr = "log" | "inherit" | "ignore"
 
 /**
  * Opens a connection: starts the transport (spawning the server for stdio), runs the MCP

@@ -14,7 +14,7 @@ import * as Option from "effect/Option"
 import * as Result from "effect/Result"
 import * as Scope from "effect/Scope"
 import * as Alerts from "./Alerts.js"
-import type { Connection } from "./Connection.js"
+import type { Connection, ServerStderr } from "./Connection.js"
 import { MCPConfigError, type MCPConnectionError, type MCPManagerClosed, type MCPPoolExhausted } from "./Errors.js"
 import * as Registry from "./manager/Registry.js"
 import type * as MCPConnectionPool from "./MCPConnectionPool.js"
@@ -47,6 +47,8 @@ export interface ManagerOptions {
   readonly monitoring?: boolean | undefined
   /** Alert thresholds, cooldown and history size. */
   readonly alerts?: Alerts.Options | undefined
+  /** What becomes of stdio servers' stderr: `"log"` (default, at Debug), `"inherit"` or `"ignore"`. */
+  readonly serverStderr?: ServerStderr | undefined
 }
 
 /**
@@ -231,7 +233,13 @@ export const make = (options: ManagerOptions = {}): Effect.Effect<Service, MCPCo
     const servers = yield* loadServers(options)
     const { defaults, configs, resolveFor } = yield* resolveConfigs(options, servers)
     const alerts = yield* Alerts.make(options.alerts)
-    const registry = yield* Registry.make({ servers, configs, alerts, resolve: resolveFor })
+    const registry = yield* Registry.make({
+      servers,
+      configs,
+      alerts,
+      resolve: resolveFor,
+      serverStderr: options.serverStderr
+    })
     if (options.warmUp !== false) {
       yield* Effect.forEach(registry.entries.values(), (entry) => entry.pool.warmUp, {
         concurrency: "unbounded",

@@ -119,6 +119,7 @@ const makeState = (options: {
   readonly server: ServerConfig.ServerConfig
   readonly config: PoolConfig
   readonly alerts?: Alerts.Alerts | undefined
+  readonly serverStderr?: Connection.ServerStderr | undefined
 }) =>
   Effect.gen(function* () {
     const { server, config, alerts } = options
@@ -143,6 +144,7 @@ const makeState = (options: {
       background: (effect) => runFork(Effect.annotateLogs(effect, { server: server.name })),
       telemetry,
       scrub: ServerConfig.scrubber(server),
+      serverStderr: options.serverStderr ?? "log",
       alerts,
       thresholds,
       breaker: makeBreaker({
@@ -217,6 +219,8 @@ export const make = (options: {
   readonly config: PoolConfig
   /** Where the pool reports exhaustion, high error rates and breaker changes. */
   readonly alerts?: Alerts.Alerts | undefined
+  /** What becomes of a stdio server's stderr (default `"log"`, at Debug). */
+  readonly serverStderr?: Connection.ServerStderr | undefined
 }): Effect.Effect<MCPConnectionPool, never, Scope.Scope> =>
   Effect.gen(function* () {
     const state = yield* makeState(options)

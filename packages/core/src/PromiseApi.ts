@@ -26,6 +26,7 @@ import * as MCPConnectionPool from "./MCPConnectionPool.js"
 import type { HealthCheckResult } from "./MCPHealthMonitor.js"
 import * as Metrics from "./Metrics.js"
 import type { PoolConfigInput } from "./PoolConfig.js"
+import * as Logging from "./internal/promiseLogging.js"
 import * as PooledMCPTools from "./PooledMCPTools.js"
 
 /**
@@ -80,6 +81,31 @@ export interface McpConnectionManager {
 const closedError = (operation: string, serverName = "") => new MCPManagerClosed({ serverName, operation })
 
 /**
+ * Options of the Promise API's managers: those of every manager (`ManagerOptions`), and how
+ * it logs, since a Promise program has no effect `Logger` of its own to provide.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface PromiseManagerOptions extends ManagerOptions {
+  /**
+   * The least severe lines logged (default `"info"`; a server's stderr lines are `"debug"`).
+   * `"none"` logs nothing.
+   */
+  readonly logLevel?: Logging.Level | undefined
+  /** Receives every line instead of the console (one object per line, see `LogEntry`). */
+  readonly logger?: ((entry: Logging.LogEntry) => void) | undefined
+}
+
+/**
+ * One log line, as a `logger` callback of the Promise API receives it.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type LogEntry = Logging.LogEntry
+
+/**
  * Creates a manager and waits until its pools are warm. With neither `configPath` nor
  * `servers` it reads `./.mcp.json` (or the file named by `MCP_CONFIG_PATH`). Rejects with
  * `MCPConfigError` when the configuration is invalid, having started nothing.
@@ -87,10 +113,17 @@ const closedError = (operation: string, serverName = "") => new MCPManagerClosed
  * @since 0.1.0
  * @category constructors
  */
-export const createMcpConnectionManager = async (options: ManagerOptions = {}): Promise<McpConnectionManager> => {
-  // The environment as it is now: effect's default provider keeps the first one it read.
+export const createMcpConnectionManager = async (
+  options: PromiseManagerOptions = {}
+): Promise<McpConnectionManager> => {
+  const { logLevel, logger, ...managerOptions } = options
   const runtime = ManagedRuntime.make(
-    MCPConnectionManager.layer(options).pipe(Layer.provide(ConfigProvider.layer(ConfigProvider.fromEnv())))
+    MCPConnectionManager.layer(managerOptions).pipe(
+      // The environment as it is now: effect's default provider keeps the first one it read.
+      Layer.provide(ConfigProvider.layer(ConfigProvider.fromEnv())),
+      // Kept in the runtime's context, so that the calls forked on it log the same way.
+      Layer.provideMerge(Logging.layer({ logLevel, logger }))
+    )
   )
   const built = await runtime.runPromiseExit(Effect.context<MCPConnectionManager>())
   if (Exit.isFailure(built)) {
@@ -170,7 +203,7 @@ let processWide: Promise<McpConnectionManager> | undefined
  * @since 0.1.0
  * @category constructors
  */
-export const getMcpConnectionManager = (options?: ManagerOptions): Promise<McpConnectionManager> => {
+export const getMcpConnectionManager = (options?: PromiseManagerOptions): Promise<McpConnectionManager> => {
   if (processWide === undefined) {
     const created = createMcpConnectionManager(options)
     processWide = created
@@ -237,7 +270,7 @@ export const shutdownMcpConnectionManager = async (): Promise<void> => {
  * @since 0.1.0
  * @category monitoring
  */
-export const startMcpMonitoring = async (options?: ManagerOptions): Promise<McpConnectionManager> => {
+export const startMcpMonitoring = async (options?: PromiseManagerOptions): Promise<McpConnectionManager> => {
   const manager = await getMcpConnectionManager(options)
   await manager.startMonitoring()
   return manager

@@ -5,7 +5,7 @@ import * as Fiber from "effect/Fiber"
 import { TestClock } from "effect/testing"
 import { MCPConnectionError, MCPHealthCheckError, MCPRequestError } from "../src/Errors.js"
 import * as MCPHealthMonitor from "../src/MCPHealthMonitor.js"
-import { createMcpConnectionManager } from "../src/PromiseApi.js"
+import { createMcpConnectionManager, type LogEntry } from "../src/PromiseApi.js"
 import {
   errorOf,
   onPatientTestClock,
@@ -235,6 +235,61 @@ describe("a health check asked for always finds out", () => {
       yield* close
     }).pipe(onPatientTestClock)
   )
+})
+
+describe("the Promise API's logging", () => {
+  it("a logger callback gets every line at the level asked for, the servers' stderr included", async () => {
+    const entries: Array<LogEntry> = []
+    const manager = await createMcpConnectionManager({
+      servers: { fx: fixtureStdioConfig() },
+      defaults: { ...quick, minConnections: 1, maxConnections: 1 },
+      monitoring: false,
+      logLevel: "debug",
+      logger: (entry) => entries.push(entry)
+    })
+    try {
+      await manager
+        .tools("fx")
+        .callTool({ name: "crash" })
+        .catch(() => undefined)
+      const stderr = entries.find((entry) => entry.message === "fixture server ready (stdio)")
+      expect(stderr).toMatchObject({ level: "debug", annotations: { server: "fx", stream: "stderr" } })
+      expect(entries.some((entry) => entry.level === "warning" && /died/.test(entry.message))).toBe(true)
+      // One crash is one connection error (the death, not again the call it ended).
+      expect((await manager.pools()).pools[0]).toMatchObject({ connection_errors: 1, total_errors: 1 })
+    } finally {
+      await manager.close()
+    }
+  })
+
+  it('logLevel "none" logs nothing; serverStderr "inherit" writes the lines to our stderr with the server\'s name', async () => {
+    const entries: Array<LogEntry> = []
+    const written: Array<string> = []
+    const write = process.stderr.write.bind(process.stderr)
+    process.stderr.write = (chunk: string | Uint8Array, ...rest: Array<never>) => {
+      written.push(String(chunk))
+      return write(chunk, ...rest)
+    }
+    try {
+      const manager = await createMcpConnectionManager({
+        servers: { fx: fixtureStdioConfig() },
+        defaults: { ...quick, minConnections: 1, maxConnections: 1 },
+        monitoring: false,
+        logLevel: "none",
+        logger: (entry) => entries.push(entry),
+        serverStderr: "inherit"
+      })
+      await manager
+        .tools("fx")
+        .callTool({ name: "crash" })
+        .catch(() => undefined)
+      await manager.close()
+    } finally {
+      process.stderr.write = write
+    }
+    expect(entries).toEqual([])
+    expect(written).toContain("[fx] fixture server ready (stdio)\n")
+  })
 })
 
 describe("calls a caller gets wrong", () => {

@@ -75,14 +75,29 @@ export const make = (options: MakeOptions): Effect.Effect<LiveConnection, MCPCon
     )
   })
 
+/** Where a stdio server's stderr lines go (see `Connection.ServerStderr`). */
+const stderrSink = (opening: Opening): ((line: string) => void) | undefined => {
+  const { server, stderr } = opening.options
+  switch (stderr) {
+    case "ignore":
+      return undefined
+    case "inherit":
+      return (line) => {
+        process.stderr.write(`[${server.name}] ${opening.scrub(line)}\n`)
+      }
+    default:
+      return (line) =>
+        opening.log(
+          Effect.logDebug(opening.scrub(line)).pipe(
+            Effect.annotateLogs({ server: server.name, connection: opening.id, stream: "stderr" })
+          )
+        )
+  }
+}
+
 const openResource = (opening: Opening): Resource => {
   const { server, shutdownGracePeriodMs } = opening.options
-  const onStderr = (line: string) =>
-    opening.log(
-      Effect.logDebug(opening.scrub(line)).pipe(
-        Effect.annotateLogs({ server: server.name, connection: opening.id, stream: "stderr" })
-      )
-    )
+  const onStderr = stderrSink(opening)
   const transport = makeTransport(server, onStderr, shutdownGracePeriodMs)
   // The process-group transport tags its own send failures.
   if (!(transport instanceof ProcessGroupStdioTransport)) tagSendFailures(transport)
@@ -235,7 +250,11 @@ export const markDead = (connection: LiveConnection, reason: string): void => {
 /** Whether a connection can still carry requests. */
 export const isAlive = (connection: Connection.Connection): boolean => connection.deadReason === undefined
 
-const makeTransport = (server: ServerConfig, onStderr: (line: string) => void, graceMs: number): Transport => {
+const makeTransport = (
+  server: ServerConfig,
+  onStderr: ((line: string) => void) | undefined,
+  graceMs: number
+): Transport => {
   switch (server.transport) {
     case "stdio":
       return new ProcessGroupStdioTransport({
@@ -244,7 +263,7 @@ const makeTransport = (server: ServerConfig, onStderr: (line: string) => void, g
         baseEnv: inherited(server, process.env),
         env: { ...server.env },
         ...(server.cwd === undefined ? {} : { cwd: server.cwd }),
-        onStderr,
+        ...(onStderr === undefined ? {} : { onStderr }),
         killGracePeriodMs: graceMs
       })
     case "streamable-http": {

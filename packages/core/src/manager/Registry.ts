@@ -8,6 +8,7 @@ import * as FiberMap from "effect/FiberMap"
 import type * as Result from "effect/Result"
 import * as Scope from "effect/Scope"
 import type * as Alerts from "../Alerts.js"
+import type { ServerStderr } from "../Connection.js"
 import { type MCPConfigError, MCPManagerClosed, MCPServerNotFound } from "../Errors.js"
 import * as MCPConnectionPool from "../MCPConnectionPool.js"
 import * as MCPHealthMonitor from "../MCPHealthMonitor.js"
@@ -40,6 +41,7 @@ export interface Registry {
   readonly monitors: FiberMap.FiberMap<string>
   readonly alerts: Alerts.Alerts
   readonly resolve: Resolve
+  readonly serverStderr: ServerStderr | undefined
   closed: boolean
   monitoring: boolean
 }
@@ -51,7 +53,12 @@ export const closedError = (operation: string, serverName = ""): MCPManagerClose
 const startPool = (registry: Registry, server: ServerConfig.ServerConfig, config: PoolConfig.PoolConfig) =>
   Effect.gen(function* () {
     const scope = yield* Scope.fork(registry.scopes)
-    const pool = yield* MCPConnectionPool.make({ server, config, alerts: registry.alerts }).pipe(Scope.provide(scope))
+    const pool = yield* MCPConnectionPool.make({
+      server,
+      config,
+      alerts: registry.alerts,
+      serverStderr: registry.serverStderr
+    }).pipe(Scope.provide(scope))
     return { pool, scope }
   })
 
@@ -66,6 +73,7 @@ export const make = (options: {
   readonly configs: ReadonlyArray<PoolConfig.PoolConfig>
   readonly alerts: Alerts.Alerts
   readonly resolve: Resolve
+  readonly serverStderr?: ServerStderr | undefined
 }): Effect.Effect<Registry, never, Scope.Scope> =>
   Effect.gen(function* () {
     const managerScope = yield* Effect.scope
@@ -75,6 +83,7 @@ export const make = (options: {
       monitors: yield* FiberMap.make<string>(),
       alerts: options.alerts,
       resolve: options.resolve,
+      serverStderr: options.serverStderr,
       closed: false,
       monitoring: false
     }

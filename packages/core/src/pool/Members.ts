@@ -157,6 +157,7 @@ const connectionOptions = (state: PoolState): Connection.MakeOptions => ({
   server: state.server,
   connectionTimeoutMs: state.limits.connectionTimeoutMs,
   shutdownGracePeriodMs: state.limits.shutdownGracePeriodMs,
+  stderr: state.serverStderr,
   onDead: (connection, reason) => died(state, connection, reason)
 })
 

@@ -149,7 +149,8 @@ export const direct = <A>(
         Connection.make({
           server: state.server,
           connectionTimeoutMs: state.limits.connectionTimeoutMs,
-          shutdownGracePeriodMs: state.limits.shutdownGracePeriodMs
+          shutdownGracePeriodMs: state.limits.shutdownGracePeriodMs,
+          stderr: state.serverStderr
         }),
         (connection) => {
           state.counters.fallbacks++

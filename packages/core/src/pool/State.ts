@@ -11,6 +11,7 @@ import type * as Scope from "effect/Scope"
 import type * as Alerts from "../Alerts.js"
 import type { Breaker } from "../internal/circuitBreaker.js"
 import type * as Connection from "../Connection.js"
+import type { ServerStderr } from "../Connection.js"
 import type { LiveConnection } from "../internal/connection.js"
 import type { MCPCallError, MCPConnectionError, MCPManagerClosed, MCPPoolExhausted } from "../Errors.js"
 import type * as Telemetry from "../internal/telemetry.js"
@@ -230,6 +231,8 @@ export interface PoolState {
   /** Forks background work (opening, closing, logging) into the pool's scope, from anywhere. */
   readonly background: <A, E>(effect: Effect.Effect<A, E>) => Fiber.Fiber<A, E>
   readonly telemetry: Telemetry.PoolTelemetry
+  /** What becomes of a stdio server's stderr. */
+  readonly serverStderr: ServerStderr
   /** Removes the server's secrets from a text (see `ServerConfig.scrubber`): for every reason the pool quotes. */
   readonly scrub: (text: string) => string
   readonly alerts: Alerts.Alerts | undefined
