@@ -7,6 +7,7 @@ import { MCPConnectionError, MCPHealthCheckError, MCPRequestError } from "../src
 import * as MCPHealthMonitor from "../src/MCPHealthMonitor.js"
 import { createMcpConnectionManager, type LogEntry } from "../src/PromiseApi.js"
 import {
+  captureLogs,
   errorOf,
   onPatientTestClock,
   processesLeft,
@@ -134,7 +135,7 @@ describe("failures that say why", () => {
       })
       expect(error?.message).toContain("the server process exited with code 7")
       expect(error?.message).toContain("Error: Cannot find module './does-not-exist.js'")
-    })
+    }).pipe(onPatientTestClock)
   )
 })
 
@@ -182,7 +183,7 @@ describe("the environment of a stdio server", () => {
       expect(yield* env("some", "MCP_POOL_TEST_SECRET")).toBe("(unset)")
       expect(yield* env("some", "OWN")).toBe("own")
       expect(manager.config().servers["some"]).toMatchObject({ inherit_env: ["MCP_POOL_TEST_OTHER"] })
-    })
+    }).pipe(onPatientTestClock)
   )
 
   it.live("a stdio server that does not answer the handshake: the message says where to look", () =>
@@ -194,7 +195,7 @@ describe("the environment of a stdio server", () => {
       const error = errorOf(yield* Effect.exit(Effect.flatMap(manager.getMcpTools("silent"), (t) => t.listTools())))
       expect(error?.message).toContain("no answer to the MCP handshake within 500 ms")
       expect(error?.message).toContain('"inheritEnv"')
-    })
+    }).pipe(captureLogs().capture)
   )
 })
 
