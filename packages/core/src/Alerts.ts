@@ -305,24 +305,19 @@ export const validateQuery = (input: {
   readonly limit?: unknown
 }): Result.Result<Query, MCPInvalidQuery> => {
   const { severity, limit } = input
+  const problems: Array<{ readonly parameter: string; readonly value: unknown; readonly rule: string }> = []
   let parsedSeverity: Severity | undefined
   if (severity !== undefined && severity !== "") {
-    if (!isSeverity(severity)) {
-      return Result.fail(
-        new MCPInvalidQuery({ parameter: "severity", value: severity, rule: "must be one of info, warning, critical" })
-      )
-    }
-    parsedSeverity = severity
+    if (isSeverity(severity)) parsedSeverity = severity
+    else problems.push({ parameter: "severity", value: severity, rule: "must be one of info, warning, critical" })
   }
   let parsedLimit: number | undefined
   if (limit !== undefined && limit !== "") {
     const n = typeof limit === "string" && /^-?\d+$/.test(limit.trim()) ? Number(limit) : limit
-    if (typeof n !== "number" || !Number.isInteger(n) || n < 1 || n > 1000) {
-      return Result.fail(
-        new MCPInvalidQuery({ parameter: "limit", value: limit, rule: "must be an integer from 1 to 1000" })
-      )
-    }
-    parsedLimit = n
+    if (typeof n === "number" && Number.isInteger(n) && n >= 1 && n <= 1000) parsedLimit = n
+    else problems.push({ parameter: "limit", value: limit, rule: "must be an integer from 1 to 1000" })
   }
-  return Result.succeed({ severity: parsedSeverity, limit: parsedLimit })
+  const [first] = problems
+  if (first === undefined) return Result.succeed({ severity: parsedSeverity, limit: parsedLimit })
+  return Result.fail(new MCPInvalidQuery({ ...first, problems }))
 }

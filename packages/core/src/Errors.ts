@@ -233,8 +233,10 @@ export class MCPAborted extends Data.TaggedError("MCPAborted")<{
 }
 
 /**
- * A query to the monitoring operations had a bad parameter (for example an alert severity
+ * A query to the monitoring operations had bad parameters (for example an alert severity
  * that is not `info`, `warning` or `critical`); the monitoring API answers it with 400.
+ * `parameter`, `value` and `rule` are those of the first bad parameter; `problems` lists
+ * every one, and the message names them all.
  *
  * @since 0.1.0
  * @category errors
@@ -244,9 +246,13 @@ export class MCPInvalidQuery extends Data.TaggedError("MCPInvalidQuery")<{
   readonly parameter: string
   readonly value: unknown
   readonly rule: string
+  readonly problems?:
+    ReadonlyArray<{ readonly parameter: string; readonly value: unknown; readonly rule: string }> | undefined
 }> {
   override get message(): string {
-    return `Invalid query parameter "${this.parameter}" (got ${formatValue(this.value)}): ${this.rule}`
+    const problems = this.problems ?? [{ parameter: this.parameter, value: this.value, rule: this.rule }]
+    const each = problems.map((p) => `"${p.parameter}" (got ${formatValue(p.value)}): ${p.rule}`)
+    return `Invalid query parameter${each.length === 1 ? "" : "s"} ${each.join("; ")}`
   }
 }
 

@@ -211,12 +211,18 @@ const resolveConfigs = (options: ManagerOptions, servers: ReadonlyArray<ServerCo
     const resolveFor = (server: ServerConfig.ServerConfig, overrides: PoolConfig.PoolConfigInput) =>
       toEffect(
         PoolConfig.resolve([fromEnv, defaultsInput, server.pool, overrides], {
-          source: "the configuration",
-          path: `${server.name}.pool`,
+          source: server.origin?.source ?? "the configuration",
+          path: server.origin?.poolPath ?? `${server.name}.pool`,
           serverName: server.name
         })
       )
     const configs = yield* Effect.forEach(servers, (server) => resolveFor(server, {}))
+    // A misspelt variable would be ignored in silence: say so, and what was probably meant.
+    for (const { name, suggestion } of yield* PoolConfig.unknownVariables) {
+      yield* Effect.logWarning(
+        `environment variable ${name} is not a setting of mcp-pool and is ignored${suggestion === undefined ? "" : ` (did you mean ${suggestion}?)`}`
+      )
+    }
     return { defaults, configs, resolveFor }
   })
 

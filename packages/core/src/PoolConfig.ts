@@ -15,6 +15,7 @@ import * as SchemaParser from "effect/SchemaParser"
 import * as Struct from "effect/Struct"
 import { MCPConfigError } from "./Errors.js"
 import { inSource, type Location, toConfigError } from "./internal/configIssue.js"
+import * as EnvNames from "./internal/envNames.js"
 
 /**
  * The longest duration a setting may have, in seconds: Node's timers hold at most
@@ -281,6 +282,26 @@ export const fromEnv: Effect.Effect<PoolConfigInput, MCPConfigError> = Effect.ge
   )
   return yield* Effect.fromResult(decode(PoolConfigInputSchema, input, inEnvironment, written))
 })
+
+/**
+ * The `MCP_POOL_*` and `MCP_CIRCUIT_BREAKER_*` variables of the current `ConfigProvider` that
+ * are no setting (a typo such as `MCP_POOL_MAX_CONNECTION`), each with the closest setting's
+ * variable when one is close. The manager logs a warning for each.
+ *
+ * @since 0.1.0
+ * @category getters
+ */
+export const unknownVariables: Effect.Effect<
+  ReadonlyArray<{ readonly name: string; readonly suggestion: string | undefined }>
+> = Effect.map(
+  Effect.all([EnvNames.namesUnder(["MCP", "POOL"]), EnvNames.namesUnder(["MCP", "CIRCUIT", "BREAKER"])]),
+  ([pool, breaker]) => {
+    const known = Object.values(envVariables)
+    return [...pool, ...breaker]
+      .filter((name) => !known.includes(name))
+      .map((name) => ({ name, suggestion: EnvNames.closest(name, known) }))
+  }
+)
 
 const snake = (key: string) => key.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`)
 

@@ -8,6 +8,7 @@ import { readFile } from "node:fs/promises"
 import { resolve as resolvePath } from "node:path"
 import * as Config from "effect/Config"
 import * as Effect from "effect/Effect"
+import * as Predicate from "effect/Predicate"
 import * as Option from "effect/Option"
 import * as Result from "effect/Result"
 import * as SchemaParser from "effect/SchemaParser"
@@ -105,6 +106,15 @@ const decode = (
 ): Effect.Effect<ReadonlyArray<ServerConfig>, MCPConfigError> =>
   SchemaParser.decodeUnknownEffect(schema)(input).pipe(
     Effect.mapError((issue) => toConfigError(issue, input, location)),
+    Effect.map((servers) => {
+      // A file's servers are under "mcpServers" (or VS Code's "servers"); entries are the root.
+      const key = schema === internal.File && Predicate.hasProperty(input, "mcpServers") ? ["mcpServers"] : []
+      const prefix = schema === internal.File && key.length === 0 ? ["servers"] : key
+      return servers.map((server) => ({
+        ...server,
+        origin: { source: location.source([]), poolPath: location.path([...prefix, server.name, "pool"]) }
+      }))
+    }),
     Effect.provideService(internal.Variables, variables)
   )
 
@@ -219,6 +229,7 @@ const configPathFromEnv: Effect.Effect<string, MCPConfigError> = Config.option(C
  * import * as ServerConfig from "@mcp-pool/core/ServerConfig"
  * import * as ConfigProvider from "effect/ConfigProvider"
  * import * as Effect from "effect/Effect"
+import * as Predicate from "effect/Predicate"
  *
  * const servers = ServerConfig.load({
  *   servers: { search: { type: "http", url: "https://search.example.com/mcp", headers: { Authorization: "Bearer ${TOKEN}" } } }

@@ -1,9 +1,21 @@
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs"
+import { tmpdir } from "node:os"
+import { join } from "node:path"
 import { describe, expect, it } from "@effect/vitest"
 import { fixtureStdioConfig, processGroupAlive, spawnHttpFixtureServer } from "@mcp-pool/test-servers"
+import * as ConfigProvider from "effect/ConfigProvider"
 import * as Effect from "effect/Effect"
 import * as Fiber from "effect/Fiber"
+import * as Result from "effect/Result"
 import { TestClock } from "effect/testing"
-import { MCPConnectionError, MCPHealthCheckError, MCPRequestError } from "../src/Errors.js"
+import * as Alerts from "../src/Alerts.js"
+import {
+  MCPConfigError,
+  MCPConnectionError,
+  MCPHealthCheckError,
+  MCPInvalidQuery,
+  MCPRequestError
+} from "../src/Errors.js"
 import * as MCPHealthMonitor from "../src/MCPHealthMonitor.js"
 import { createMcpConnectionManager, type LogEntry } from "../src/PromiseApi.js"
 import {
@@ -137,6 +149,57 @@ describe("failures that say why", () => {
       expect(error?.message).toContain("Error: Cannot find module './does-not-exist.js'")
     }).pipe(onPatientTestClock)
   )
+})
+
+describe("bad input names what is wrong, all of it, where it is", () => {
+  it("a query with two bad parameters names both", () => {
+    const query = Alerts.validateQuery({ severity: "urgent", limit: "0" })
+    const error = Result.isFailure(query) ? query.failure : undefined
+    expect(error).toBeInstanceOf(MCPInvalidQuery)
+    expect(error?.message).toBe(
+      'Invalid query parameters "severity" (got "urgent"): must be one of info, warning, critical; "limit" (got "0"): must be an integer from 1 to 1000'
+    )
+  })
+
+  it.effect("a misspelt MCP_POOL_ variable is a warning naming the closest setting", () => {
+    const logs = captureLogs()
+    const env = {
+      MCP_POOL_MAX_CONNECTION: "5",
+      MCP_POOL_MIN_CONNECTIONS: "0",
+      MCP_CIRCUIT_BREAKER_RECOVERY_TIMOUT: "3",
+      MCP_POOL_SOMETHING_ELSE: "x"
+    }
+    return Effect.gen(function* () {
+      yield* startManager({}, {})
+      const warnings = logs.messages.filter((line) => line.includes("is not a setting"))
+      expect(warnings).toEqual([
+        "environment variable MCP_POOL_MAX_CONNECTION is not a setting of mcp-pool and is ignored (did you mean MCP_POOL_MAX_CONNECTIONS?)",
+        "environment variable MCP_POOL_SOMETHING_ELSE is not a setting of mcp-pool and is ignored",
+        "environment variable MCP_CIRCUIT_BREAKER_RECOVERY_TIMOUT is not a setting of mcp-pool and is ignored (did you mean MCP_CIRCUIT_BREAKER_RECOVERY_TIMEOUT?)"
+      ])
+    }).pipe(logs.capture, Effect.provide(ConfigProvider.layer(ConfigProvider.fromEnv({ env }))))
+  })
+
+  it("minConnections above maxConnections in a file names the file and the entry's pool block", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "mcp-pool-config-"))
+    const file = join(dir, "mcp.json")
+    writeFileSync(
+      file,
+      JSON.stringify({ mcpServers: { fx: { command: "node", pool: { minConnections: 5, maxConnections: 2 } } } })
+    )
+    try {
+      const failure = await createMcpConnectionManager({ configPath: file }).then(
+        () => undefined,
+        (error: unknown) => error
+      )
+      expect(failure).toBeInstanceOf(MCPConfigError)
+      expect((failure as Error).message).toBe(
+        `Invalid MCP pool configuration in ${file} at mcpServers.fx.pool.minConnections (server "fx"): got 5: minConnections must not exceed maxConnections (2)`
+      )
+    } finally {
+      rmSync(dir, { recursive: true, force: true })
+    }
+  })
 })
 
 describe("the environment of a stdio server", () => {

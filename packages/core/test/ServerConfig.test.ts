@@ -56,8 +56,11 @@ describe("ServerConfig", () => {
       command: "npx",
       args: ["-y", "server-files", "/home/me/docs", "/home/me"],
       env: { API_KEY: "tok-123", MODE: "fast" },
+      inheritEnv: undefined,
       cwd: undefined,
-      pool: { maxConnections: 3 }
+      pool: { maxConnections: 3 },
+      // Where it was configured, for errors about its settings found after parsing.
+      origin: { source: "mcp.json", poolPath: "mcpServers.files.pool" }
     })
     expect(servers[1]).toMatchObject({ headers: { Authorization: "Bearer tok-123" } })
   })

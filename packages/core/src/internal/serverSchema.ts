@@ -86,6 +86,16 @@ const RemoteEntry = Schema.Struct({
 const Pool = Schema.toType(PoolConfig.PoolConfigInputSchema)
 const StringRecord = Schema.Record(Schema.String, Schema.String)
 
+/** Where a server was configured: for errors about its settings found later (min > max, say). */
+const Origin = Schema.optional(
+  Schema.Struct({
+    /** The file, or `options.servers`. */
+    source: Schema.String,
+    /** The JSON path of the entry's `"pool"` block, e.g. `mcpServers.search.pool`. */
+    poolPath: Schema.String
+  })
+)
+
 /** A server started as a child process, spoken to over stdin/stdout. */
 export const StdioServerConfig = Schema.Struct({
   name: Schema.String,
@@ -100,7 +110,8 @@ export const StdioServerConfig = Schema.Struct({
   inheritEnv: Schema.optional(Schema.Union([Schema.Boolean, Schema.Array(Schema.String)])),
   cwd: Schema.optional(Schema.String),
   /** The server's own pool settings, over the defaults. */
-  pool: Pool
+  pool: Pool,
+  origin: Origin
 })
 
 /** A remote server over Streamable HTTP. */
@@ -109,7 +120,8 @@ export const HttpServerConfig = Schema.Struct({
   transport: Schema.Literal("streamable-http"),
   url: Schema.String,
   headers: StringRecord,
-  pool: Pool
+  pool: Pool,
+  origin: Origin
 })
 
 /** A remote server over the legacy HTTP+SSE transport. */
@@ -118,7 +130,8 @@ export const SseServerConfig = Schema.Struct({
   transport: Schema.Literal("sse"),
   url: Schema.String,
   headers: StringRecord,
-  pool: Pool
+  pool: Pool,
+  origin: Origin
 })
 
 /** One configured server, as the rest of the library uses it. */
