@@ -36,15 +36,17 @@ export class MCPConnectionError extends Data.TaggedError("MCPConnectionError")<{
   }
   /** How the server's process ended and what it last said, when the failure is a stdio server's. */
   private processSummary(): string {
-    const parts: Array<string> = []
-    if (this.signal !== undefined && this.signal !== null) parts.push(`the server process was killed by ${this.signal}`)
-    else if (this.exitCode !== undefined && this.exitCode !== null) {
-      parts.push(`the server process exited with code ${this.exitCode}`)
-    }
+    const ended =
+      this.signal !== undefined && this.signal !== null
+        ? `killed by ${this.signal}`
+        : this.exitCode !== undefined && this.exitCode !== null
+          ? `exited with code ${this.exitCode}`
+          : undefined
     const stderr = this.stderr ?? []
-    const said = stderr.length === 0 ? "" : `; its last stderr lines:\n${stderr.map((line) => `  ${line}`).join("\n")}`
-    if (parts.length === 0 && said === "") return ""
-    return ` (${parts.join("") || "the server process said"}${said})`
+    const said =
+      stderr.length === 0 ? undefined : `last lines of its stderr:\n${stderr.map((line) => `  ${line}`).join("\n")}`
+    const parts = [ended, said].filter((part) => part !== undefined)
+    return parts.length === 0 ? "" : ` (${parts.join("; ")})`
   }
   /** Whether retrying on a fresh connection cannot run the request twice. */
   get isRetryable(): boolean {

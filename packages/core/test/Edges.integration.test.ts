@@ -145,7 +145,7 @@ describe("failures that say why", () => {
         exitCode: 7,
         stderr: ["starting", "Error: Cannot find module './does-not-exist.js'"]
       })
-      expect(error?.message).toContain("the server process exited with code 7")
+      expect(error?.message).toContain("the server process ended before it answered the MCP handshake (exited with code 7")
       expect(error?.message).toContain("Error: Cannot find module './does-not-exist.js'")
     }).pipe(onPatientTestClock)
   )

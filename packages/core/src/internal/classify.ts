@@ -23,16 +23,24 @@ export const tagSendFailures = (transport: Transport): void => {
 
 /** A short, single-line description of any thrown value. */
 export const describeCause = (cause: unknown): string => {
-  if (cause instanceof SendFailed) return cause.message
-  if (cause instanceof Error) {
-    const inner = Predicate.hasProperty(cause, "cause") ? cause.cause : undefined
-    const code = Predicate.hasProperty(inner, "code") && typeof inner.code === "string" ? ` (${inner.code})` : ""
-    return `${cause.message}${code}`
+  if (!(cause instanceof Error)) return String(cause)
+  // `fetch failed` alone says little: its cause says why (a code, or a message such as "bad port").
+  const inner = Predicate.hasProperty(cause, "cause") ? cause.cause : undefined
+  const detail =
+    Predicate.hasProperty(inner, "code") && typeof inner.code === "string"
+      ? inner.code
+      : inner instanceof Error && !(cause instanceof SendFailed)
+        ? inner.message
+        : undefined
+  if (cause instanceof SendFailed) {
+    const deeper = inner instanceof Error ? describeCause(inner) : undefined
+    return deeper === undefined ? cause.message : `send failed: ${deeper}`
   }
-  return String(cause)
+  return detail === undefined || cause.message.includes(detail) ? cause.message : `${cause.message} (${detail})`
 }
 
-const networkCode = (cause: unknown): string | undefined => {
+/** The first `code` (`ECONNREFUSED`, ...) in a thrown value's chain of causes. */
+export const networkCode = (cause: unknown): string | undefined => {
   let current: unknown = cause
   for (let depth = 0; depth < 4 && current !== undefined; depth++) {
     if (Predicate.hasProperty(current, "code") && typeof current.code === "string") return current.code

@@ -6,13 +6,14 @@ import { Client } from "@modelcontextprotocol/sdk/client/index.js"
 import { SSEClientTransport, SseError } from "@modelcontextprotocol/sdk/client/sse.js"
 import { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/streamableHttp.js"
 import type { Transport } from "@modelcontextprotocol/sdk/shared/transport.js"
+import { ErrorCode, McpError } from "@modelcontextprotocol/sdk/types.js"
 import type * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 import type * as Scope from "effect/Scope"
 import type * as Connection from "../Connection.js"
 import { MCPConnectionError } from "../Errors.js"
-import { connectionTarget, type ServerConfig, scrubber } from "../ServerConfig.js"
-import { describeCause, tagSendFailures } from "./classify.js"
+import { connectionTarget, redactUrl, type ServerConfig, scrubber } from "../ServerConfig.js"
+import { describeCause, networkCode, tagSendFailures } from "./classify.js"
 import { inherited } from "./environment.js"
 import { scrubCause } from "./scrub.js"
 import { type ProcessExit, ProcessGroupStdioTransport } from "./stdioTransport.js"
@@ -123,6 +124,17 @@ const handshake = (opening: Opening, resource: Resource): Effect.Effect<void, MC
   )
 }
 
+/** Why a connect failed, in the words a person needs: the process that ended, the address not reached. */
+const whyNot = (server: ServerConfig, cause: unknown, exit: ProcessExit | undefined): string => {
+  const ended = exit !== undefined && (exit.code !== null || exit.signal !== null)
+  if (ended && cause instanceof McpError && cause.code === ErrorCode.ConnectionClosed) {
+    return "the server process ended before it answered the MCP handshake"
+  }
+  const code = networkCode(cause)
+  if (server.transport !== "stdio" && code !== undefined) return `${redactUrl(server.url)} cannot be reached (${code})`
+  return describeCause(cause)
+}
+
 /**
  * For a stdio server that got only the safe default of this process's environment: where to
  * look when it hangs (a server behind `npx` that cannot reach its registry hangs in download).
@@ -156,10 +168,10 @@ const connectFailure = (
 ): MCPConnectionError => {
   const { scrub, options } = opening
   const timedOut = cause instanceof HandshakeTimeout
+  const exit = outcome.exit
   const reason = timedOut
     ? `no answer to the MCP handshake within ${options.connectionTimeoutMs} ms${environmentHint(options.server)}`
-    : `could not connect: ${describeCause(cause)}`
-  const exit = outcome.exit
+    : `could not connect: ${whyNot(options.server, cause, exit)}`
   // What the SDK, fetch or the server said may quote a secret: everything kept is scrubbed.
   return new MCPConnectionError({
     serverName: options.server.name,
