@@ -148,6 +148,9 @@ const main = async () => {
       .split("\n")
       .filter((file) => /\.tsbuildinfo$|(^|\/)(test|coverage|etc|node_modules)\//.test(file))
     if (cruft.length > 0) throw new StepFailed(`pack: ${tarball} contains ${cruft.join(", ")}`)
+    const files = new Set(listing.split("\n"))
+    const missing = ["package/LICENSE", "package/README.md", "package/CHANGELOG.md"].filter((file) => !files.has(file))
+    if (missing.length > 0) throw new StepFailed(`pack: ${tarball} lacks ${missing.join(", ")}`)
   }
 
   const app = join(temp, "app")
