@@ -14,7 +14,7 @@ import {
   startMcpMonitoring,
   stopMcpMonitoring
 } from "../src/index.js"
-import { captureConsoleLogs, text } from "./support.js"
+import { text } from "./support.js"
 
 const fixture = fixtureStdioConfig()
 const defaults = { minConnections: 1, maxConnections: 2, retryAttempts: 0, shutdownGracePeriod: 0.5 }
@@ -151,11 +151,12 @@ describe("the Promise front door", () => {
 
   it("status, alerts, onAlert and healthCheck answer with the monitoring routes' JSON bodies", async () => {
     // A server that cannot start, failed calls and alerts, on purpose: their log lines are kept here.
-    const logs = captureConsoleLogs()
+    const logged: Array<string> = []
     const manager = await createMcpConnectionManager({
       servers: { fx: fixture, missing: { command: "/nonexistent/mcp-server-binary" } },
       defaults: { ...defaults, minConnections: 2, maxConnections: 2 },
-      alerts: { errorRateMinRequests: 4 }
+      alerts: { errorRateMinRequests: 4 },
+      logger: (entry) => logged.push(entry.message)
     })
     open.push(manager)
     const status = await manager.status()
@@ -171,7 +172,7 @@ describe("the Promise front door", () => {
     stop()
     expect(live).toEqual(["fx:high_error_rate"])
     await waitFor(
-      () => logs.lines.some((line) => line.includes('Alert high_error_rate: 50 % of the calls to "fx"')),
+      () => logged.some((line) => line.startsWith('Alert high_error_rate: 50 % of the calls to "fx"')),
       5_000
     )
     const { alerts } = await manager.alerts({ severity: "warning", limit: 10 })

@@ -4,7 +4,6 @@
  * a test clock that expects them, log lines kept out of the output, and readers of results.
  */
 import { createServer } from "node:net"
-import { format } from "node:util"
 import {
   descendantsOf,
   type ProcessInfo,
@@ -12,7 +11,6 @@ import {
   type SpawnHttpFixtureServerOptions,
   waitFor
 } from "@mcp-pool/test-servers"
-import { onTestFinished, vi } from "vitest"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Logger from "effect/Logger"
@@ -131,20 +129,6 @@ export const captureLogs = (minimumLevel?: LogLevel.LogLevel): CapturedLogs => {
         ? Effect.provide(effect, layer)
         : effect.pipe(Effect.provide(layer), Effect.provideService(References.MinimumLogLevel, minimumLevel))
   }
-}
-
-/**
- * For plain `it` tests of the Promise API, whose runtime logs through effect's default logger:
- * what it prints with `console.log` from now until the end of the test is kept in `lines`
- * instead. Call it inside the test; the spy goes when the test ends, whether it passed or not.
- */
-export const captureConsoleLogs = (): { readonly lines: ReadonlyArray<string> } => {
-  const lines: Array<string> = []
-  const spy = vi.spyOn(console, "log").mockImplementation((...args: Array<unknown>) => {
-    lines.push(format(...args))
-  })
-  onTestFinished(() => spy.mockRestore())
-  return { lines }
 }
 
 /** The typed error an exit failed with, if any. */
