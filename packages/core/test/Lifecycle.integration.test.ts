@@ -125,6 +125,33 @@ describe("configureServerPool drains the old pool", () => {
   )
 })
 
+describe("configureServerPool while a call waits to retry", () => {
+  it.effect("the retry finds the old pool draining and runs on the new one", () =>
+    Effect.gen(function* () {
+      using flag = refusal()
+      flag.refuse()
+      const { manager, close } = yield* startManager(
+        { fx: flag.server },
+        { ...quick, minConnections: 0, maxConnections: 1, retryAttempts: 2, retryDelay: 1 }
+      )
+      const before = yield* manager.pool("fx")
+      const tools = yield* manager.getMcpTools("fx")
+      const call = yield* Effect.forkChild(tools.callTool({ name: "echo", arguments: { text: "retried" } }))
+      // The first attempt fails to connect; the retry sleeps on the test clock.
+      yield* realWait(() => before.counters.connectionErrors === 1)
+      flag.allow()
+      yield* manager.configureServerPool("fx", { maxConnections: 2 })
+      yield* TestClock.adjust("3 seconds")
+      expect(text(yield* Fiber.join(call))).toBe("retried")
+      const after = yield* manager.pool("fx")
+      expect(after.counters.requests).toBe(1)
+      expect(after.counters.hits + after.counters.misses).toBe(1)
+      yield* close
+      expect(yield* processesLeft).toEqual([])
+    }).pipe(onPatientTestClock)
+  )
+})
+
 describe("close()", () => {
   it("with 500 calls in flight: each settles with a result or MCPManagerClosed, and no outage is reported", async () => {
     const manager = await createMcpConnectionManager({
@@ -217,6 +244,8 @@ describe("what our own close or a dead server is counted as", () => {
       expect(exits.map((exit) => errorOf(exit)?._tag)).toEqual(Array.from({ length: 20 }, () => "MCPManagerClosed"))
       expect(pool.breaker.stateUnsafe(0)).toBe("closed")
       expect(pool.counters).toMatchObject({ errors: 0, abandoned: 20 })
+      // Each connection's close is counted once, also those closed under a call.
+      expect(pool.counters.closed).toBe(pool.counters.opened)
       expect(pool.snapshot().window).toEqual({ requests: 0, errors: 0 })
       // Twenty borrowers on two connections: exhausted, rightly; no outage reported.
       expect(manager.alerts.history().map((alert) => alert.type)).toEqual(["pool_exhaustion"])

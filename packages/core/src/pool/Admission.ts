@@ -154,7 +154,11 @@ const tryOnce = <A, E, R>(
   call: Telemetry.Call | undefined
 ): Effect.Effect<A, E | Stale | LineFailure, R> => {
   if (state.phase !== "open") {
-    return Effect.fail(state.phase === "closed" ? closed(state, call?.method ?? "borrowing a connection") : forwarded)
+    // A pool that was replaced forwards, also after it closed: a call that waited to retry
+    // meanwhile goes to its successor.
+    return Effect.fail(
+      state.successor === undefined ? closed(state, call?.method ?? "borrowing a connection") : forwarded
+    )
   }
   if (state.line.size === 0) {
     const member = pick(state)

@@ -134,6 +134,7 @@ const memberOf = (
     active: 0,
     idleSince: state.clock.currentTimeMillisUnsafe(),
     removed: false,
+    closed: false,
     // `closeNow` shares one close between its callers and waits for it, so a second caller
     // (the pool's shutdown while a retired connection closes) also waits for the process to end.
     close: Effect.uninterruptible(Effect.andThen(Connection.closeNow(connection), Scope.close(scope, Exit.void)))
@@ -188,12 +189,19 @@ export const remove = (state: PoolState, member: Member): void => {
   growForLine(state, 0)
 }
 
-/** Closes a removed member that no borrower holds, in the background. */
-export const closeRemoved = (state: PoolState, member: Member): void => {
+/** Counts the close of a member, once: false when it was counted already. */
+const countClose = (state: PoolState, member: Member): boolean => {
+  if (member.closed) return false
+  member.closed = true
   state.counters.closed++
   const connection = member.connection
   state.telemetry.session((Date.now() - connection.createdAt) / 1000, !Connection.isAlive(connection))
-  state.background(member.close)
+  return true
+}
+
+/** Closes a removed member that no borrower holds, in the background (once). */
+export const closeRemoved = (state: PoolState, member: Member): void => {
+  if (countClose(state, member)) state.background(member.close)
   settleIfEmpty(state)
 }
 
@@ -261,9 +269,8 @@ export const closeAll = (state: PoolState): Effect.Effect<void> =>
     const members = state.members.splice(0)
     for (const member of members) {
       member.removed = true
-      state.counters.closed++
-      const connection = member.connection
-      state.telemetry.session((Date.now() - connection.createdAt) / 1000, !Connection.isAlive(connection))
+      countClose(state, member)
     }
+    // A member already closing is awaited too: its close is shared (see `memberOf`).
     return Effect.forEach(members, (member) => member.close, { concurrency: "unbounded", discard: true })
   })

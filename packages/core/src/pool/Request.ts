@@ -109,7 +109,10 @@ const afterFailure =
   (error: MCPCallError | Forwarded): Effect.Effect<A, MCPCallError | Forwarded> => {
     if (isForwarded(error)) return forward(state, info, run, call)
     if (state.config.retryAttempts > 0 && retryable(error, info.idempotent)) {
-      return retryAfter(state, error, info, run, call)
+      // A retry that finds the pool draining goes to its successor too.
+      return Effect.catchIf(retryAfter(state, error, info, run, call), isForwarded, () =>
+        forward(state, info, run, call)
+      )
     }
     return Effect.fail(error)
   }
@@ -210,7 +213,7 @@ const abortable = <A>(
  */
 export const request = <A>(state: PoolState, info: RequestInfo, run: Run<A>): Effect.Effect<A, MCPCallError> =>
   Effect.withFiber((fiber) => {
-    if (state.phase === "draining" && state.successor !== undefined) return state.successor.request(info, run)
+    if (state.phase !== "open" && state.successor !== undefined) return state.successor.request(info, run)
     const signal = info.signal
     if (signal?.aborted === true) return Effect.fail(aborted(state, info))
     const call = new PoolCall(info.method, info.target)

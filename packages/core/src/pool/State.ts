@@ -142,6 +142,8 @@ export interface Member {
   idleSince: number
   /** Taken out of the pool (dead, retired or closing): never lent again. */
   removed: boolean
+  /** Its close has started (and been counted): it happens once. */
+  closed: boolean
   /** Closes the connection (and its process); runs once, whoever calls it. */
   readonly close: Effect.Effect<void>
 }
