@@ -2,10 +2,10 @@
  * An Express app with MCP tools behind one of its routes and the monitoring API next to it.
  * Listens on 127.0.0.1:9888 (PORT and HOST override); SIGINT or SIGTERM stop it cleanly.
  */
-import { isMCPPoolError } from "@mcp-pool/core/Errors"
 import { mcpPoolLifecycle } from "@mcp-pool/express"
 import { fixtureStdioConfig } from "@mcp-pool/test-servers"
-import express, { type NextFunction, type Request, type Response } from "express"
+import express from "express"
+import { errorHandler, notFound } from "./errors.ts"
 
 const port = Number(process.env["PORT"] ?? 9888)
 const host = process.env["HOST"] ?? "127.0.0.1"
@@ -36,11 +36,10 @@ app.get("/", (_req, res) => {
 // The monitoring API under /api/v1/mcp.
 app.use(pool.router())
 
-// The library's errors are typed: an unknown server is a 404, anything else from the pool a 502.
-app.use((error: unknown, _req: Request, res: Response, next: NextFunction) => {
-  if (!isMCPPoolError(error)) return next(error)
-  res.status(error._tag === "MCPServerNotFound" ? 404 : 502).json({ error: error.message, tag: error._tag })
-})
+// Every error is answered as JSON without a stack: an unknown route is a 404, a body that is not
+// JSON a 400; the library's errors are typed (an unknown server is a 404, anything else a 502).
+app.use(notFound)
+app.use(errorHandler)
 
 const server = app.listen(port, host, () => {
   const address = server.address()

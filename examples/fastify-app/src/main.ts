@@ -2,10 +2,10 @@
  * A Fastify app with MCP tools behind one of its routes and the monitoring API next to it.
  * Listens on 127.0.0.1:9888 (PORT and HOST override); SIGINT or SIGTERM stop it cleanly.
  */
-import { isMCPPoolError } from "@mcp-pool/core/Errors"
 import { mcpPool } from "@mcp-pool/fastify"
 import { fixtureStdioConfig } from "@mcp-pool/test-servers"
 import Fastify from "fastify"
+import { errorHandler, notFound } from "./errors.ts"
 
 const port = Number(process.env["PORT"] ?? 9888)
 const host = process.env["HOST"] ?? "127.0.0.1"
@@ -27,11 +27,10 @@ app.post<{ Params: { server: string; tool: string } }>("/tools/:server/:tool", a
 })
 app.get("/", async () => ({ app: "fastify-app", monitoring: "/api/v1/mcp/status" }))
 
-// The library's errors are typed: an unknown server is a 404, anything else from the pool a 502.
-app.setErrorHandler(async (error, _request, reply) => {
-  if (!isMCPPoolError(error)) throw error
-  return reply.code(error._tag === "MCPServerNotFound" ? 404 : 502).send({ error: error.message, tag: error._tag })
-})
+// Every error is answered as JSON without a stack: an unknown route is a 404, a body that is not
+// JSON a 400; the library's errors are typed (an unknown server is a 404, anything else a 502).
+app.setNotFoundHandler(notFound)
+app.setErrorHandler(errorHandler)
 
 for (const signal of ["SIGINT", "SIGTERM"] as const) {
   process.once(signal, () => {
