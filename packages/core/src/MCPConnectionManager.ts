@@ -15,7 +15,13 @@ import * as Result from "effect/Result"
 import * as Scope from "effect/Scope"
 import * as Alerts from "./Alerts.js"
 import type { Connection, ServerStderr } from "./Connection.js"
-import { MCPConfigError, type MCPConnectionError, type MCPManagerClosed, type MCPPoolExhausted } from "./Errors.js"
+import {
+  MCPConfigError,
+  type MCPConnectionError,
+  type MCPManagerClosed,
+  type MCPPoolExhausted,
+  type MCPServerNotFound
+} from "./Errors.js"
 import * as Registry from "./manager/Registry.js"
 import type * as MCPConnectionPool from "./MCPConnectionPool.js"
 import * as MCPHealthMonitor from "./MCPHealthMonitor.js"
@@ -69,7 +75,7 @@ export interface ServerInfo {
  * @since 0.1.0
  * @category models
  */
-export type LookupError = Registry.LookupError
+export type LookupError = MCPServerNotFound | MCPManagerClosed
 
 /**
  * The manager's operations. After the manager closed, every operation that returns an

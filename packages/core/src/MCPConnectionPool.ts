@@ -38,6 +38,9 @@ import {
 import type { PoolConfig } from "./PoolConfig.js"
 import * as ServerConfig from "./ServerConfig.js"
 
+import type { HealthCheckResult } from "./pool/Health.js"
+import type { Snapshot } from "./pool/Snapshot.js"
+
 export type { HealthCheckResult } from "./pool/Health.js"
 export type { Judgement, Status } from "./pool/Judgement.js"
 export { Uninterruptible } from "./pool/Request.js"
@@ -77,7 +80,7 @@ export interface MCPConnectionPool {
   readonly invalidate: (connection: Connection.Connection) => Effect.Effect<void>
   /** Waits until the connections opened at the start (`minConnections`) are open or failed to open. */
   readonly warmUp: Effect.Effect<void>
-  readonly snapshot: () => Snapshots.Snapshot
+  readonly snapshot: () => Snapshot
   /** The live counters (read-only for callers). */
   readonly counters: Readonly<Counters>
   /** Every connection open now. */
@@ -88,9 +91,7 @@ export interface MCPConnectionPool {
    * Runs one health check now (see `MCPHealthMonitor`). `onDemand`: a pool with no idle
    * connection probes a busy one or opens one, so the answer always finds out.
    */
-  readonly checkHealth: (options?: {
-    readonly onDemand?: boolean | undefined
-  }) => Effect.Effect<Health.HealthCheckResult>
+  readonly checkHealth: (options?: { readonly onDemand?: boolean | undefined }) => Effect.Effect<HealthCheckResult>
   /**
    * Hands the pool over to `successor`: new calls and the borrowers in line go to it at once;
    * calls in flight finish here (each up to its own timeout). Succeeds once nothing is left

@@ -5,7 +5,7 @@
  * @since 0.1.0
  */
 import type * as MCPConnectionPool from "./MCPConnectionPool.js"
-import type * as Responses from "./internal/responses.js"
+import type { PoolMetricsSchema, schemas } from "./internal/responses.js"
 import * as Judgement from "./pool/Judgement.js"
 
 /**
@@ -22,7 +22,7 @@ export type Status = Judgement.Status
  * @since 0.1.0
  * @category models
  */
-export type PoolMetrics = typeof Responses.PoolMetricsSchema.Type
+export type PoolMetrics = typeof PoolMetricsSchema.Type
 
 /**
  * The summary served at `/metrics/summary` (`schemas.summary`).
@@ -30,7 +30,7 @@ export type PoolMetrics = typeof Responses.PoolMetricsSchema.Type
  * @since 0.1.0
  * @category models
  */
-export type MetricsSummary = typeof Responses.schemas.summary.Type
+export type MetricsSummary = typeof schemas.summary.Type
 
 const round = (value: number): number => Math.round(value * 10_000) / 10_000
 
@@ -65,7 +65,7 @@ export const worst: (statuses: Iterable<Status>) => Status = Judgement.worst
  * @since 0.1.0
  * @category models
  */
-export type StatusReport = typeof Responses.schemas.status.Type
+export type StatusReport = typeof schemas.status.Type
 
 /**
  * The status of every pool and the overall status (the worst of them).
@@ -137,7 +137,7 @@ export const summary = (pools: ReadonlyArray<MCPConnectionPool.MCPConnectionPool
  * @since 0.1.0
  * @category models
  */
-export type PoolDetails = typeof Responses.schemas.pool.Type
+export type PoolDetails = typeof schemas.pool.Type
 
 const iso = (millis: number) => new Date(millis).toISOString()
 

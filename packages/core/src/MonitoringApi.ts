@@ -262,7 +262,7 @@ export const handle = (
   )
 
 // The response schemas live with the types they define (see `Metrics`).
-export { PoolMetricsSchema, schemas } from "./internal/responses.js"
+export { HealthCheckSchema, PoolMetricsSchema, schemas } from "./internal/responses.js"
 
 // ---------------------------------------------------------------------------
 // effect HttpRouter

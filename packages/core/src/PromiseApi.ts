@@ -81,6 +81,30 @@ export interface McpConnectionManager {
 const closedError = (operation: string, serverName = "") => new MCPManagerClosed({ serverName, operation })
 
 /**
+ * How much the manager logs, least to most.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type PromiseLogLevel = "none" | "error" | "warning" | "info" | "debug" | "trace"
+
+/**
+ * One log line, as a `logger` callback receives it.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface LogEntry {
+  readonly level: Exclude<PromiseLogLevel, "none"> | "fatal"
+  readonly message: string
+  /** The line's annotations: `server`, `connection`, `stream` (`stderr` for a server's own lines), ... */
+  readonly annotations: Readonly<Record<string, unknown>>
+  readonly date: Date
+  /** The failure the line is about, pretty-printed, when it has one. */
+  readonly cause?: string | undefined
+}
+
+/**
  * Options of the Promise API's managers: those of every manager (`ManagerOptions`), and how
  * it logs, since a Promise program has no effect `Logger` of its own to provide.
  *
@@ -92,18 +116,10 @@ export interface PromiseManagerOptions extends ManagerOptions {
    * The least severe lines logged (default `"info"`; a server's stderr lines are `"debug"`).
    * `"none"` logs nothing.
    */
-  readonly logLevel?: Logging.Level | undefined
+  readonly logLevel?: PromiseLogLevel | undefined
   /** Receives every line instead of the console (one object per line, see `LogEntry`). */
-  readonly logger?: ((entry: Logging.LogEntry) => void) | undefined
+  readonly logger?: ((entry: LogEntry) => void) | undefined
 }
-
-/**
- * One log line, as a `logger` callback of the Promise API receives it.
- *
- * @since 0.1.0
- * @category models
- */
-export type LogEntry = Logging.LogEntry
 
 /**
  * Creates a manager and waits until its pools are warm. With neither `configPath` nor

@@ -7,32 +7,9 @@ import * as Layer from "effect/Layer"
 import * as Logger from "effect/Logger"
 import type * as LogLevel from "effect/LogLevel"
 import * as References from "effect/References"
+import type { PromiseLogLevel, LogEntry } from "../PromiseApi.js"
 
-/**
- * How much the manager logs, least to most.
- *
- * @since 0.1.0
- * @category models
- */
-export type Level = "none" | "error" | "warning" | "info" | "debug" | "trace"
-
-/**
- * One log line, as a `logger` callback receives it.
- *
- * @since 0.1.0
- * @category models
- */
-export interface LogEntry {
-  readonly level: Exclude<Level, "none"> | "fatal"
-  readonly message: string
-  /** The line's annotations: `server`, `connection`, `stream` (`stderr` for a server's own lines), ... */
-  readonly annotations: Readonly<Record<string, unknown>>
-  readonly date: Date
-  /** The failure the line is about, pretty-printed, when it has one. */
-  readonly cause?: string | undefined
-}
-
-const effectLevels: Record<Level, LogLevel.LogLevel> = {
+const effectLevels: Record<PromiseLogLevel, LogLevel.LogLevel> = {
   none: "None",
   error: "Error",
   warning: "Warn",
@@ -76,7 +53,7 @@ const callbackLogger = (listener: (entry: LogEntry) => void) =>
 
 /** The layer of the Promise API's logging options (nothing when neither is given). */
 export const layer = (options: {
-  readonly logLevel?: Level | undefined
+  readonly logLevel?: PromiseLogLevel | undefined
   readonly logger?: ((entry: LogEntry) => void) | undefined
 }): Layer.Layer<never> => {
   const level =
