@@ -1,93 +1,206 @@
 /**
- * Quickstart: pools for three MCP servers (a fixture over stdio and over Streamable HTTP,
- * and @modelcontextprotocol/server-everything over stdio), a few hundred concurrent tool
- * calls through them, and a table per pool. Exits 0 and leaves no process behind.
+ * Quickstart: pools for three MCP servers (a fixture over stdio and over Streamable HTTP, and
+ * @modelcontextprotocol/server-everything over stdio). It times one call at a time through the
+ * warm pools against the same calls each made on a new connection, then sends a burst of
+ * concurrent calls through each pool. Checks its own figures, exits 0 and leaves no process behind.
  *
  * Run it with `pnpm demo` from the repository root; the servers are in ../.mcp.json.
  */
-import { createMcpConnectionManager, type McpConnectionManager } from "@mcp-pool/core"
+import { createMcpConnectionManager, type LogEntry, type McpConnectionManager } from "@mcp-pool/core"
 import { join } from "node:path"
 import { fileURLToPath } from "node:url"
 import { descendantsOf, spawnHttpFixtureServer } from "@mcp-pool/test-servers"
+import { callOnNewConnection, readServers, type ServerEntry } from "./direct.ts"
+import { ms, summarize, table, times } from "./report.ts"
 
-const CALLS_PER_POOL = 300
+/** Calls on a new connection per server: one per round, each round followed by pooled calls. */
+const ROUNDS = 5
+const POOLED_PER_ROUND = 40
+/** Pooled calls made before timing, so that the first calls' one-off costs are not counted. */
+const WARM_UP_CALLS = 50
+const BURST = 300
 
 // The servers come from ../.mcp.json, in the format the MCP ecosystem uses; its relative
 // paths are resolved from the example's folder, and `${FIXTURE_HTTP_URL}` from the environment.
 const exampleDir = fileURLToPath(new URL("..", import.meta.url))
 process.chdir(exampleDir)
 const configPath = join(exampleDir, ".mcp.json")
-const serverNames = ["fixture-stdio", "fixture-http", "everything"]
+const serverNames = ["fixture-stdio", "fixture-http", "everything"] as const
+type ServerName = (typeof serverNames)[number]
 
-const callFor: Record<string, { readonly name: string; readonly arguments: (i: number) => Record<string, unknown> }> = {
-  "fixture-stdio": { name: "echo", arguments: (i) => ({ text: `hello ${i}` }) },
-  "fixture-http": { name: "add", arguments: (i) => ({ a: i, b: 1 }) },
-  everything: { name: "echo", arguments: (i) => ({ message: `hello ${i}` }) }
+const callFor: Record<
+  ServerName,
+  (i: number) => { readonly name: string; readonly arguments: Record<string, unknown> }
+> = {
+  "fixture-stdio": (i) => ({ name: "echo", arguments: { text: `hello ${i}` } }),
+  "fixture-http": (i) => ({ name: "add", arguments: { a: i, b: 1 } }),
+  everything: (i) => ({ name: "echo", arguments: { message: `hello ${i}` } })
 }
 
-const percentile = (sorted: ReadonlyArray<number>, p: number): number =>
-  sorted.length === 0 ? 0 : (sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)] ?? 0)
+const timed = async (f: () => Promise<unknown>): Promise<number> => {
+  const started = performance.now()
+  await f()
+  return performance.now() - started
+}
 
-const run = async (manager: McpConnectionManager, server: string) => {
+/**
+ * One call at a time: rounds that alternate a call on a new connection with calls through the
+ * warm pool, so that whatever else the machine is doing weighs on both sides alike.
+ */
+const compare = async (manager: McpConnectionManager, server: ServerName, entry: ServerEntry) => {
   const tools = manager.tools(server)
-  const call = callFor[server]
-  if (call === undefined) throw new Error(`no call planned for ${server}`)
-  const latencies: Array<number> = []
+  const pooledCall = (i: number) => timed(() => tools.callTool(callFor[server](i)))
+  for (let i = 0; i < WARM_UP_CALLS; i++) await pooledCall(i)
+  const pooled: Array<number> = []
+  const direct: Array<number> = []
+  for (let round = 0; round < ROUNDS; round++) {
+    direct.push(await callOnNewConnection(entry, callFor[server](round)))
+    for (let i = 0; i < POOLED_PER_ROUND; i++) pooled.push(await pooledCall(i))
+  }
+  return { server, pooled: summarize(pooled), direct: summarize(direct) }
+}
+
+/** `BURST` calls started at once on one pool: how long they all take and how many fail. */
+const burst = async (manager: McpConnectionManager, server: ServerName) => {
+  const tools = manager.tools(server)
   let failed = 0
-  await Promise.all(
-    Array.from({ length: CALLS_PER_POOL }, async (_, i) => {
-      const started = performance.now()
-      try {
-        await tools.callTool({ name: call.name, arguments: call.arguments(i) })
-      } catch (error) {
-        failed++
-        console.error(`${server}: ${error instanceof Error ? error.message : String(error)}`)
-      } finally {
-        latencies.push(performance.now() - started)
-      }
-    })
+  const duration = await timed(() =>
+    Promise.all(
+      Array.from({ length: BURST }, (_, i) =>
+        tools.callTool(callFor[server](i)).catch((error: unknown) => {
+          failed++
+          console.error(`${server}: ${error instanceof Error ? error.message : String(error)}`)
+        })
+      )
+    )
   )
-  return { latencies: latencies.toSorted((a, b) => a - b), failed }
+  return { server, duration, failed }
+}
+
+const poolFigures = async (manager: McpConnectionManager, server: ServerName) => {
+  const pool = (await manager.pools()).pools.find((p) => p.server_name === server)
+  if (pool === undefined) throw new Error(`no pool for ${server}`)
+  return pool
+}
+
+const printLatency = (results: ReadonlyArray<Awaited<ReturnType<typeof compare>>>) => {
+  console.log("One call at a time, each timed alone:")
+  console.log(`  pool                     a connection of the warm pool (after ${WARM_UP_CALLS} calls not counted)`)
+  console.log(
+    "  new connection per call  what an application without a pool does: a new SDK Client and transport for the"
+  )
+  console.log(
+    "                           call, timed from its start (server process or HTTP session, initialize) to the answer"
+  )
+  const rows = results.flatMap(({ server, pooled, direct }) => [
+    [server, "pool", pooled.calls, ms(pooled.p50), ms(pooled.p99), "1x"],
+    [server, "new connection per call", direct.calls, ms(direct.p50), ms(direct.p99), times(direct.p50, pooled.p50)]
+  ])
+  console.log(table(["server", "calls made on", "calls", "p50 ms", "p99 ms", "p50 / pool p50"], rows))
+  const ratios = results.map(({ server, pooled, direct }) => `${times(direct.p50, pooled.p50)} (${server})`)
+  console.log(`A call through the warm pool is faster at p50 than one on a new connection: ${ratios.join(", ")}.`)
+  const http = results.find((r) => r.server === "fixture-http")
+  const stdio = results.find((r) => r.server === "fixture-stdio")
+  if (http !== undefined && stdio !== undefined) {
+    console.log(
+      `fixture-http is a Streamable HTTP server in another process: each call is an HTTP POST answered as an event stream, JSON parsed on both sides (${ms(http.pooled.p50)} ms warm against ${ms(stdio.pooled.p50)} ms over stdio); a new connection adds a session handshake (2 more POSTs, a new server session), and a DELETE after, not counted.`
+    )
+  }
+}
+
+/** A burst on each pool in turn, so that each row shows that pool alone on this machine. */
+const runBursts = async (manager: McpConnectionManager) => {
+  const bursts = []
+  for (const server of serverNames) {
+    const before = await poolFigures(manager, server)
+    const result = await burst(manager, server)
+    const after = await poolFigures(manager, server)
+    const hits = after.pool_hits - before.pool_hits
+    const misses = after.pool_misses - before.pool_misses
+    bursts.push({ ...result, connections: after.total_connections, hits, misses })
+  }
+  return bursts
+}
+
+const printBursts = (bursts: Awaited<ReturnType<typeof runBursts>>) => {
+  console.log(`\n${BURST} calls started at once per pool; the pool queues what its connections cannot take yet`)
+  console.log(
+    table(
+      ["pool", "connections", "calls", "all done in ms", "calls/s", "hits", "misses", "hit rate", "errors"],
+      bursts.map(({ server, duration, failed, connections, hits, misses }) => [
+        server,
+        connections,
+        BURST,
+        duration.toFixed(0),
+        Math.round((BURST / duration) * 1000).toLocaleString("en-US"),
+        hits,
+        misses,
+        `${((hits / Math.max(1, hits + misses)) * 100).toFixed(1)} %`,
+        failed
+      ])
+    )
+  )
+  console.log(
+    "fixture-http: the calls in flight are as many HTTP POSTs at once, each on a socket of its own, where stdio writes lines to a pipe."
+  )
+}
+
+/** The manager's log lines, after the tables (alerts included). */
+const printLog = (logged: ReadonlyArray<LogEntry>) => {
+  console.log(`\nThe manager's log (${logged.length} lines)`)
+  if (logged.some((entry) => entry.message.startsWith("Alert pool_exhaustion"))) {
+    console.log(`  pool_exhaustion alerts are expected here: each burst asks one pool for ${BURST} calls at once.`)
+  }
+  for (const entry of logged) {
+    console.log(`  ${entry.level.toUpperCase()} ${entry.message}${entry.cause === undefined ? "" : `\n${entry.cause}`}`)
+  }
 }
 
 const main = async () => {
   // The remote server runs in its own process, as a remote server would.
   const http = await spawnHttpFixtureServer()
   process.env["FIXTURE_HTTP_URL"] = http.url
+  const entries = readServers(configPath)
+  // The manager's log lines are kept for their own section, after the tables.
+  const logged: Array<LogEntry> = []
   let manager: McpConnectionManager | undefined
+  let calls = 0
   try {
     const warmStart = performance.now()
-    manager = await createMcpConnectionManager({ configPath })
-    console.log(`pools warm in ${(performance.now() - warmStart).toFixed(0)} ms\n`)
+    manager = await createMcpConnectionManager({ configPath, logger: (entry) => logged.push(entry) })
     const ready = manager
-    // One pool at a time, so that each row shows that pool alone on this machine.
-    const results = []
-    for (const server of serverNames) results.push({ server, ...(await run(ready, server)) })
-    const { pools } = await manager.pools()
-    const rows = results.map(({ server, latencies, failed }) => {
-      const pool = pools.find((p) => p.server_name === server)
-      return {
-        pool: server,
-        connections: pool?.total_connections ?? 0,
-        hits: pool?.pool_hits ?? 0,
-        misses: pool?.pool_misses ?? 0,
-        "hit rate": `${((pool?.hit_rate ?? 0) * 100).toFixed(1)} %`,
-        errors: failed,
-        "p50 ms": percentile(latencies, 50).toFixed(2),
-        "p99 ms": percentile(latencies, 99).toFixed(2)
-      }
-    })
-    console.log(`${CALLS_PER_POOL} calls in flight at once per pool; latency from each call's start, queueing included`)
-    console.table(rows)
-    const failures = rows.reduce((sum, row) => sum + row.errors, 0)
+    const warm = await Promise.all(serverNames.map((server) => poolFigures(ready, server)))
+    const sizes = warm.map((pool) => `${pool.server_name} ${pool.total_connections}`).join(", ")
+    console.log(
+      `pools warm in ${(performance.now() - warmStart).toFixed(0)} ms (connections opened in parallel: ${sizes})\n`
+    )
+
+    const latency = []
+    for (const server of serverNames) {
+      const entry = entries[server]
+      if (entry === undefined) throw new Error(`${server} is not in ${configPath}`)
+      latency.push(await compare(ready, server, entry))
+    }
+    printLatency(latency)
+    calls += latency.reduce((sum, r) => sum + WARM_UP_CALLS + r.pooled.calls + r.direct.calls, 0)
+    const notFaster = latency.filter((r) => r.pooled.p50 >= r.direct.p50).map((r) => r.server)
+    if (notFaster.length > 0) {
+      throw new Error(`the pool was not faster than a new connection for ${notFaster.join(", ")}`)
+    }
+
+    const bursts = await runBursts(ready)
+    printBursts(bursts)
+    calls += bursts.length * BURST
+    const failures = bursts.reduce((sum, b) => sum + b.failed, 0)
     if (failures > 0) throw new Error(`${failures} calls failed`)
   } finally {
     await manager?.close()
     await http.stop()
+    printLog(logged)
   }
   const left = await descendantsOf(process.pid)
   if (left.length > 0) throw new Error(`processes left behind: ${left.map((p) => p.command).join(", ")}`)
-  console.log(`\n${serverNames.length * CALLS_PER_POOL} calls done; every server process ended.`)
+  console.log(`\n${calls} calls done; every server process ended.`)
 }
 
 main().catch((error: unknown) => {
