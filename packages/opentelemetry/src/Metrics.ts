@@ -9,7 +9,8 @@ import * as Resource from "@effect/opentelemetry/Resource"
 import type { MetricProducer, MetricReader } from "@opentelemetry/sdk-metrics"
 import type * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
-import type * as Layer from "effect/Layer"
+import * as Layer from "effect/Layer"
+import * as Flush from "./internal/flush.js"
 
 /**
  * Options of {@link producer} and {@link layer}.
@@ -38,10 +39,14 @@ export interface Options {
 export const producer = (options: Options = {}): MetricProducer =>
   Effect.runSync(OtelMetrics.makeProducer(options.temporality).pipe(Effect.provide(Resource.layerEmpty)))
 
+const isList = (
+  readers: MetricReader | readonly [MetricReader, ...Array<MetricReader>]
+): readers is readonly [MetricReader, ...Array<MetricReader>] => Array.isArray(readers)
+
 /**
  * A layer that binds metric readers (a `PrometheusExporter`, a
  * `PeriodicExportingMetricReader`, ...) to the pools' metrics, and shuts them down with
- * the layer.
+ * the layer. Under `NodeSdk.provide`, they are flushed before the pools close.
  *
  * @since 0.1.0
  * @category layers
@@ -49,4 +54,14 @@ export const producer = (options: Options = {}): MetricProducer =>
 export const layer = (
   readers: () => MetricReader | readonly [MetricReader, ...Array<MetricReader>],
   options: Options & { readonly shutdownTimeout?: Duration.Input | undefined } = {}
-): Layer.Layer<never, never, Resource.Resource> => OtelMetrics.layer(readers, options)
+): Layer.Layer<never, never, Resource.Resource> =>
+  Layer.unwrap(
+    Effect.sync(() => {
+      const made = readers()
+      const all: ReadonlyArray<MetricReader> = isList(made) ? made : [made]
+      return Layer.merge(
+        OtelMetrics.layer(() => made, options),
+        Layer.effectDiscard(Flush.register(Flush.forceFlush(all, options.shutdownTimeout ?? Flush.defaultTimeout)))
+      )
+    })
+  )

@@ -13,9 +13,11 @@ import { NodeTracerProvider } from "@opentelemetry/sdk-trace-node"
 import * as ConfigProvider from "effect/ConfigProvider"
 import type * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
+import { dual } from "effect/Function"
 import * as Layer from "effect/Layer"
 import type { OtelSetupError } from "./Errors.js"
 import * as Env from "./internal/env.js"
+import * as Flush from "./internal/flush.js"
 import * as Metrics from "./Metrics.js"
 import * as Propagation from "./Propagation.js"
 
@@ -25,14 +27,18 @@ import * as Propagation from "./Propagation.js"
  * with the global propagator.
  *
  * **Gotchas**: metrics are pulled, not pushed. Give the application's metric reader the
- * pools' producer when you make it: `metricProducers: [Metrics.producer()]`.
+ * pools' producer when you make it: `metricProducers: [Metrics.producer()]`. Under
+ * {@link provide}, the global providers are flushed before the pools close.
  *
  * @since 0.1.0
  * @category layers
  */
 export const layerGlobal: Layer.Layer<never> = Layer.mergeAll(
   OtelTracer.layerWithoutOtelTracer.pipe(Layer.provide(OtelTracer.layerGlobalTracer)),
-  Propagation.layerGlobal
+  Propagation.layerGlobal,
+  Layer.effectDiscard(
+    Flush.register(Effect.suspend(() => Flush.forceFlush(Flush.globalProviders(), Flush.defaultTimeout)))
+  )
 )
 
 /**
@@ -61,7 +67,7 @@ export interface Options {
   readonly metricReaders?: ReadonlyArray<MetricReader> | undefined
   /** `cumulative` (default) or `delta`. */
   readonly metricTemporality?: Metrics.Options["temporality"]
-  /** How long shutting down may take to flush (default 3 s). */
+  /** How long the flush before the pools close, and the shutdown, may each take (default 3 s). */
   readonly shutdownTimeout?: Duration.Input | undefined
 }
 
@@ -70,14 +76,16 @@ const tracerProvider = (processors: ReadonlyArray<SpanProcessor>, shutdownTimeou
     OtelTracer.OtelTracerProvider,
     Effect.gen(function* () {
       const resource = yield* Resource.Resource
-      return yield* Effect.acquireRelease(
+      const provider = yield* Effect.acquireRelease(
         Effect.sync(() => new NodeTracerProvider({ resource, spanProcessors: [...processors] })),
-        (provider) =>
-          Effect.promise(() => provider.forceFlush().finally(() => provider.shutdown())).pipe(
+        (made) =>
+          Effect.promise(() => made.forceFlush().finally(() => made.shutdown())).pipe(
             Effect.ignore,
             Effect.timeoutOption(shutdownTimeout)
           )
       )
+      yield* Flush.register(Flush.forceFlush([provider], shutdownTimeout))
+      return provider
     })
   )
 
@@ -90,7 +98,8 @@ const tracerProvider = (processors: ReadonlyArray<SpanProcessor>, shutdownTimeou
  * `OTEL_METRIC_EXPORT_INTERVAL`, `OTEL_SERVICE_NAME`, `OTEL_RESOURCE_ATTRIBUTES`,
  * `OTEL_SDK_DISABLED`) plus those given, and W3C trace context and baggage injected into
  * pooled requests. Closing the layer flushes and shuts everything down. Nothing global is
- * registered.
+ * registered. Give it to the manager's layer with {@link provide}, so that the last export
+ * still sees the pools.
  *
  * **Gotchas**: each exporter package is an optional peer, loaded only when the variables ask
  * for it: OTLP over the default http/protobuf needs `@opentelemetry/exporter-trace-otlp-proto`
@@ -124,7 +133,7 @@ const layerFromConfig = (options: Options): Layer.Layer<never, OtelSetupError> =
       const env = options.exportersFromEnv === false ? { spanProcessors: [], metricReaders: [] } : yield* Env.fromEnv
       const spanProcessors = [...env.spanProcessors, ...(options.spanProcessors ?? [])]
       const [firstReader, ...otherReaders] = [...env.metricReaders, ...(options.metricReaders ?? [])]
-      const shutdownTimeout = options.shutdownTimeout ?? 3_000
+      const shutdownTimeout = options.shutdownTimeout ?? Flush.defaultTimeout
       const tracing =
         spanProcessors.length === 0
           ? Layer.empty
@@ -152,3 +161,38 @@ const layerFromConfig = (options: Options): Layer.Layer<never, OtelSetupError> =
       return Layer.mergeAll(tracing, metrics, Propagation.layerW3C).pipe(Layer.provide(resource))
     })
   )
+
+/**
+ * Provides `telemetry` ({@link layer}, {@link layerGlobal}, `Metrics.layer`) to `self`, the
+ * manager's layer or an application layer that holds it, and releases them in the order that
+ * keeps the pools' last figures: the exporters are flushed while the pools are open, then
+ * `self` is closed (the pools, the server processes), then the SDK is shut down.
+ *
+ * **When to use**: whenever a manager and its telemetry end together, above all in a
+ * short-lived program, whose only export is the one made when it closes. The pools' counters
+ * and gauges (`mcp_pool.requests`, `db.client.connection.count`, ...) are read from the pools
+ * when an exporter collects and disappear when they close: an SDK that flushes only once the
+ * manager is closed (`Layer.merge(Manager, Telemetry)`, or a manager built inside
+ * `Effect.provide(Telemetry)`) exports none of them.
+ *
+ * @example
+ * ```ts
+ * import { MCPConnectionManager } from "@mcp-pool/core/MCPConnectionManager"
+ * import { NodeSdk } from "@mcp-pool/opentelemetry"
+ *
+ * const Telemetry = NodeSdk.layer({ serviceName: "my-agent" })
+ * const Live = MCPConnectionManager.layer({ configPath: ".mcp.json" }).pipe(NodeSdk.provide(Telemetry))
+ * ```
+ *
+ * @since 0.1.0
+ * @category layers
+ */
+export const provide: {
+  <ROut2, E2, RIn2>(
+    telemetry: Layer.Layer<ROut2, E2, RIn2>
+  ): <ROut, E, RIn>(self: Layer.Layer<ROut, E, RIn>) => Layer.Layer<ROut | ROut2, E | E2, RIn2 | Exclude<RIn, ROut2>>
+  <ROut, E, RIn, ROut2, E2, RIn2>(
+    self: Layer.Layer<ROut, E, RIn>,
+    telemetry: Layer.Layer<ROut2, E2, RIn2>
+  ): Layer.Layer<ROut | ROut2, E | E2, RIn2 | Exclude<RIn, ROut2>>
+} = dual(2, Flush.provide)

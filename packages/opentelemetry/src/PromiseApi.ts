@@ -12,7 +12,9 @@ import * as Cause from "effect/Cause"
 import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
+import * as Layer from "effect/Layer"
 import * as ManagedRuntime from "effect/ManagedRuntime"
+import * as Flush from "./internal/flush.js"
 import * as NodeSdk from "./NodeSdk.js"
 
 /**
@@ -27,9 +29,10 @@ export type InstrumentOptions = { readonly global: true } | (NodeSdk.Options & {
 /**
  * Instruments a manager made by `createMcpConnectionManager`: the calls of `tools(name)`
  * run with OpenTelemetry's tracer (a CLIENT span each, trace context sent to the server)
- * and the pools' metrics go to the configured readers. `close()` closes the manager, then
- * flushes and shuts the exporters down. Rejects with `OtelSetupError` when the set-up
- * fails (the manager is left open).
+ * and the pools' metrics go to the configured readers. `close()` flushes the exporters while
+ * the pools are open (their counters and gauges close with them), closes the manager, then
+ * shuts the exporters down. Rejects with `OtelSetupError` when the set-up fails (the manager
+ * is left open).
  *
  * **Gotchas**: `withConnection` hands out a raw SDK client; its calls are not traced.
  *
@@ -40,7 +43,12 @@ export const instrument = async (
   manager: McpConnectionManager,
   options: InstrumentOptions = {}
 ): Promise<McpConnectionManager> => {
-  const otel = ManagedRuntime.make(options.global === true ? NodeSdk.layerGlobal : NodeSdk.layer(options))
+  const flushes = Flush.make()
+  const otel = ManagedRuntime.make(
+    (options.global === true ? NodeSdk.layerGlobal : NodeSdk.layer(options)).pipe(
+      Layer.provide(Layer.succeed(Flush.Current, flushes))
+    )
+  )
   const built = await otel.runPromiseExit(Effect.context<never>())
   if (Exit.isFailure(built)) {
     await otel.dispose()
@@ -52,6 +60,11 @@ export const instrument = async (
   const context = Context.add(Context.merge(managerContext, built.value), MCPConnectionPool.Uninterruptible, true)
   const runFork: PooledMCPTools.RunFork = Effect.runForkWith(context)
   let closing: Promise<void> | undefined
+  // Flush while the pools are open, then close them, then shut the exporters down.
+  const close = () =>
+    Effect.runPromiseWith(context)(Flush.run(flushes))
+      .finally(() => manager.close())
+      .finally(() => otel.dispose())
   return {
     ...manager,
     tools: (name) => {
@@ -59,7 +72,7 @@ export const instrument = async (
       manager.tools(name)
       return promiseTools(service, name, runFork)
     },
-    close: () => (closing ??= manager.close().finally(() => otel.dispose()))
+    close: () => (closing ??= close())
   }
 }
 

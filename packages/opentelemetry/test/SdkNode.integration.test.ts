@@ -9,7 +9,6 @@ import { fixtureStdioConfig } from "@mcp-pool/test-servers"
 import * as Otel from "@opentelemetry/api"
 import { NodeSDK } from "@opentelemetry/sdk-node"
 import * as Effect from "effect/Effect"
-import * as Layer from "effect/Layer"
 import { Metrics, NodeSdk } from "../src/index.js"
 import { countOf, inMemoryMetrics, inMemorySpans, metaOf, valueOf } from "./support.js"
 
@@ -52,7 +51,7 @@ describe("@opentelemetry/sdk-node's NodeSDK + NodeSdk.layerGlobal (docs/observab
     }).pipe(Effect.withSpan("answer-question"))
 
     return Effect.promise(() =>
-      Effect.runPromise(program.pipe(Effect.provide(Layer.merge(Manager, NodeSdk.layerGlobal))))
+      Effect.runPromise(program.pipe(Effect.provide(Manager.pipe(NodeSdk.provide(NodeSdk.layerGlobal)))))
     ).pipe(
       Effect.map(({ result, exported }) => {
         const root = traces.spans().find((s) => s.name === "answer-question")
