@@ -37,7 +37,22 @@ describe("MCPConnectionManager", () => {
 
   it.live("server stderr goes to the effect logger (at Debug), not to the console", () => {
     const logs = captureLogs("Debug")
+    const printed: Array<string> = []
+    const write = process.stderr.write.bind(process.stderr)
+    const spy = (chunk: string | Uint8Array): boolean => {
+      printed.push(String(chunk))
+      return true
+    }
     return Effect.gen(function* () {
+      yield* Effect.acquireRelease(
+        Effect.sync(() => {
+          process.stderr.write = spy
+        }),
+        () =>
+          Effect.sync(() => {
+            process.stderr.write = write
+          })
+      )
       yield* Effect.gen(function* () {
         const manager = yield* MCPConnectionManager
         yield* manager.pool("fx")
@@ -47,7 +62,10 @@ describe("MCPConnectionManager", () => {
           MCPConnectionManager.layer({ servers: { fx: fixtureStdioConfig() }, defaults: { minConnections: 1 } })
         )
       )
-      expect(logs.messages.some((line) => line.includes("fixture server ready (stdio)"))).toBe(true)
+      const line = logs.lines.find((entry) => entry.includes("fixture server ready (stdio)"))
+      expect(line).toMatch(/level=DEBUG/)
+      expect(line).toMatch(/stream=stderr/)
+      expect(printed.filter((chunk) => chunk.includes("fixture server ready"))).toEqual([])
     }).pipe(logs.capture)
   })
 

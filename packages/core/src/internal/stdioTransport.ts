@@ -343,11 +343,12 @@ export class ProcessGroupStdioTransport implements Transport {
 
   /**
    * Whether an exit during the teardown after a failure is what our signals asked for: death by
-   * a signal we sent, or an exit once we had sent one. A death by another signal (the server
-   * killed from outside while its stdout was closing) is still news.
+   * a signal we sent. An exit code is always reported, also one that follows our SIGTERM (a
+   * server that exits on its own with code 3 may close its stdout just before, so that the
+   * teardown has begun by the time its exit is seen), and so is a death by another signal.
    */
   private causedByUs(exit: ProcessExit): boolean {
-    return exit.signal === null ? this.signalsSent.size > 0 : this.signalsSent.has(exit.signal)
+    return exit.signal !== null && this.signalsSent.has(exit.signal)
   }
 
   /** A pipe that closes while the transport is open: the server can no longer be talked to. */
