@@ -4,8 +4,8 @@
  *
  * @since 0.1.0
  */
-import { createMcpConnectionManager, type McpConnectionManager } from "@mcp-pool/core"
-import { MCPConnectionManager, type ManagerOptions, promiseTools } from "@mcp-pool/core/MCPConnectionManager"
+import { createMcpConnectionManager, type McpConnectionManager, type PromiseManagerOptions } from "@mcp-pool/core"
+import { MCPConnectionManager, promiseTools } from "@mcp-pool/core/MCPConnectionManager"
 import * as MCPConnectionPool from "@mcp-pool/core/MCPConnectionPool"
 import * as PooledMCPTools from "@mcp-pool/core/PooledMCPTools"
 import * as Cause from "effect/Cause"
@@ -84,7 +84,7 @@ export const instrument = async (
  * @category constructors
  */
 export const createInstrumentedMcpConnectionManager = async (
-  options: ManagerOptions = {},
+  options: PromiseManagerOptions = {},
   telemetry: InstrumentOptions = {}
 ): Promise<McpConnectionManager> => {
   const manager = await createMcpConnectionManager(options)
