@@ -14,13 +14,13 @@ import { callOnNewConnection, readServers, type ServerEntry } from "./direct.ts"
 import { ms, summarize, table, times } from "./report.ts"
 
 /** Calls on a new connection per server: one per round, each round followed by pooled calls. */
-const ROUNDS = 5
-const POOLED_PER_ROUND = 40
+const ROUNDS = 4
+const POOLED_PER_ROUND = 50
 /**
  * Pooled calls made before timing, `WARM_UP_IN_FLIGHT` at a time: the client and every server
  * process run their code a few hundred times before it is fast, as in a long-running application.
  */
-const WARM_UP_CALLS = 1000
+const WARM_UP_CALLS = 600
 const WARM_UP_IN_FLIGHT = 8
 const BURST = 300
 
