@@ -36,26 +36,30 @@ export const readServers = (configPath: string): Record<string, ServerEntry> => 
   )
 }
 
+/** One call made on a new connection. */
+export interface NewConnectionCall {
+  /** Milliseconds from the start until the answer: the connection's set-up counts, its teardown does not. */
+  readonly ms: number
+  /** Settles once the connection is closed: its server process ended, or its HTTP session deleted. */
+  readonly closed: Promise<void>
+}
+
 /**
- * Connects a new client to `entry`, makes one tool call and closes the client (ending the
- * server process, or the HTTP session with a DELETE). Resolves with the milliseconds from the
- * start until the answer: the connection's set-up counts, its teardown after the answer does not.
+ * Connects a new client to `entry`, makes one tool call and starts closing the client (which
+ * ends the server process, or the HTTP session with a DELETE). When the call fails, the client
+ * is closed before the failure is thrown.
  */
 export const callOnNewConnection = async (
   entry: ServerEntry,
   params: { readonly name: string; readonly arguments: Record<string, unknown> }
-): Promise<number> => {
+): Promise<NewConnectionCall> => {
   const started = performance.now()
   const client = new Client({ name: "mcp-pool-quickstart", version: "0.0.0" })
   const transport =
     entry.kind === "http"
       ? new StreamableHTTPClientTransport(new URL(entry.url))
       : new StdioClientTransport({ command: entry.command, args: [...entry.args], stderr: "ignore" })
-  try {
-    await client.connect(transport)
-    await client.callTool(params)
-    return performance.now() - started
-  } finally {
+  const close = async () => {
     try {
       if (transport instanceof StreamableHTTPClientTransport && transport.sessionId !== undefined) {
         await transport.terminateSession()
@@ -64,4 +68,17 @@ export const callOnNewConnection = async (
       await client.close()
     }
   }
+  let ms: number
+  try {
+    await client.connect(transport)
+    await client.callTool(params)
+    ms = performance.now() - started
+  } catch (error) {
+    await close().catch((closeError: unknown) => console.error("could not close a connection:", closeError))
+    throw error
+  }
+  const closed = close()
+  // Marked as handled now; whoever awaits `closed` still sees its failure.
+  closed.catch(() => undefined)
+  return { ms, closed }
 }
