@@ -97,15 +97,14 @@ const poolFigures = async (manager: McpConnectionManager, server: ServerName) =>
 }
 
 const printLatency = (results: ReadonlyArray<Awaited<ReturnType<typeof compare>>>) => {
-  console.log("\nOne call at a time, each timed alone:")
   console.log(
-    `  pool                     a connection of the warm pool (after the burst and ${WARM_UP_CALLS} more calls)`
-  )
-  console.log(
-    "  new connection per call  what an application without a pool does: a new SDK Client and transport for the"
-  )
-  console.log(
-    "                           call, timed from its start (server process or HTTP session, initialize) to the answer, not its closing"
+    [
+      "\nOne call at a time, each timed alone:",
+      `  pool                     a connection of the warm pool (after the burst and ${WARM_UP_CALLS} more calls)`,
+      "  new connection per call  what an application without a pool does: a new SDK Client and transport for the call,",
+      "                           timed from its start (server process or HTTP session, initialize) to the answer;",
+      "                           closing it is not counted"
+    ].join("\n")
   )
   const rows = results.flatMap(({ server, pooled, direct }) => [
     [server, "pool", pooled.calls, ms(pooled.p50), ms(pooled.p99), "1x"],
@@ -118,7 +117,7 @@ const printLatency = (results: ReadonlyArray<Awaited<ReturnType<typeof compare>>
   const stdio = results.find((r) => r.server === "fixture-stdio")
   if (http !== undefined && stdio !== undefined) {
     console.log(
-      `fixture-http is a Streamable HTTP server in another process: each call is an HTTP POST answered as an event stream, JSON parsed on both sides (${ms(http.pooled.p50)} ms warm against ${ms(stdio.pooled.p50)} ms over stdio); a new connection adds a session handshake (2 more POSTs, a new server session), and a DELETE after, not counted.`
+      `fixture-http is a Streamable HTTP server in another process: each call is an HTTP POST answered as an event stream, JSON parsed on both sides (${ms(http.pooled.p50)} ms warm against ${ms(stdio.pooled.p50)} ms over stdio); a new connection adds a session handshake (the initialize and initialized POSTs, a GET for the server's event stream, a new server session).`
     )
   }
 }
