@@ -2,7 +2,7 @@
  * What the rows measure: pooled managers over the stdio fixture server, raw SDK clients on the
  * same server, a one-off direct call, a generic-pool pool of raw clients, and the GC handle.
  */
-import { createMcpConnectionManager, MCPConnectionManager, type McpConnectionManager } from "@mcp-pool/core"
+import { createMcpConnectionManager, MCPConnectionManager, type MCPConnectionManagerPromise } from "@mcp-pool/core"
 import type { MCPConnectionPool } from "@mcp-pool/core"
 import type { PoolConfigInput } from "@mcp-pool/core/PoolConfig"
 import { fixtureStdioConfig } from "@mcp-pool/test-servers"
@@ -33,12 +33,12 @@ export const echoParams = { name: "echo", arguments: { text: "hi" } }
 export const fixtureManager = (
   defaults: PoolConfigInput,
   launch: Launch = fixtureStdioConfig()
-): Promise<McpConnectionManager> =>
+): Promise<MCPConnectionManagerPromise> =>
   createMcpConnectionManager({ servers: { [SERVER]: { command: launch.command, args: [...launch.args] } }, defaults })
 
 /** The Effect-side pool behind a Promise manager, for `snapshot()` and `counters`. */
 export const poolOf = (
-  manager: McpConnectionManager,
+  manager: MCPConnectionManagerPromise,
   name: string = SERVER
 ): Promise<MCPConnectionPool.MCPConnectionPool> =>
   manager.runtime.runPromise(

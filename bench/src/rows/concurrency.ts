@@ -2,7 +2,7 @@
  * Row 3: 10,000 calls started at once on one pool of at most 4 connections, against the same
  * calls kept at 4 in flight: every call succeeds, the pool never grows past its max, nothing is printed.
  */
-import type { McpConnectionManager } from "@mcp-pool/core"
+import type { MCPConnectionManagerPromise } from "@mcp-pool/core"
 import { capturing } from "../capture.ts"
 import { allAtOnce, alternate, closedLoop, type Throughput } from "../measure.ts"
 import { allPassed, check, type RowDefinition } from "../row.ts"
@@ -29,7 +29,7 @@ export const row: RowDefinition = {
   name: `${CALLS.toLocaleString("en-US")} calls in flight at once`,
   target: `all succeed, peak connections <= ${MAX}, no process warning`,
   run: async () => {
-    let manager: McpConnectionManager | undefined
+    let manager: MCPConnectionManagerPromise | undefined
     try {
       manager = await fixtureManager({ minConnections: MAX, maxConnections: MAX })
       const pool = await poolOf(manager)

@@ -2,7 +2,7 @@
  * Row 1: a pooled `echo` against a direct call that spawns and connects a stdio server, calls
  * `echo` and closes it, as an application without a pool does; rounds alternate the two.
  */
-import type { McpConnectionManager } from "@mcp-pool/core"
+import type { MCPConnectionManagerPromise } from "@mcp-pool/core"
 import { alternate, sequential } from "../measure.ts"
 import { check, type RowDefinition } from "../row.ts"
 import { formatMs, formatRatio, ratio, round, summarize } from "../stats.ts"
@@ -17,7 +17,7 @@ export const row: RowDefinition = {
   name: "pooled call vs direct call",
   target: `pooled p50 >= ${TARGET}x faster than a new connection per call`,
   run: async () => {
-    let manager: McpConnectionManager | undefined
+    let manager: MCPConnectionManagerPromise | undefined
     try {
       manager = await fixtureManager({ minConnections: 1, maxConnections: 4 })
       const tools = manager.tools(SERVER)

@@ -2,7 +2,7 @@
  * Row 5: the pool hit rate under steady load (16 in flight) on a warm pool of 4, next to a
  * cold pool (min 0, max 4) serving the same calls in alternating chunks; from `manager.pool()`.
  */
-import type { McpConnectionManager } from "@mcp-pool/core"
+import type { MCPConnectionManagerPromise } from "@mcp-pool/core"
 import { alternate, closedLoop } from "../measure.ts"
 import { check, type RowDefinition } from "../row.ts"
 import { formatMs, formatPercent, formatRatio, ratio, round, summarize } from "../stats.ts"
@@ -19,7 +19,7 @@ interface Counts {
   readonly misses: number
 }
 
-const counts = async (manager: McpConnectionManager): Promise<Counts> => {
+const counts = async (manager: MCPConnectionManagerPromise): Promise<Counts> => {
   const details = await manager.pool(SERVER)
   return { hits: details.pool_hits, misses: details.pool_misses }
 }
@@ -35,8 +35,8 @@ export const row: RowDefinition = {
   name: "hit rate under steady load",
   target: `warm pool hit rate >= ${formatPercent(TARGET)}`,
   run: async () => {
-    let warm: McpConnectionManager | undefined
-    let cold: McpConnectionManager | undefined
+    let warm: MCPConnectionManagerPromise | undefined
+    let cold: MCPConnectionManagerPromise | undefined
     try {
       warm = await fixtureManager({ minConnections: SIZE, maxConnections: SIZE })
       cold = await fixtureManager({ minConnections: 0, maxConnections: SIZE })

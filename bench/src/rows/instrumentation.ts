@@ -2,7 +2,7 @@
  * Row 8: what metrics and tracing cost per call. Two pools of one connection on the same
  * kind of stdio server, one plain and one exporting to an OpenTelemetry SDK (spans and metrics).
  */
-import type { McpConnectionManager } from "@mcp-pool/core"
+import type { MCPConnectionManagerPromise } from "@mcp-pool/core"
 import { instrument } from "@mcp-pool/opentelemetry/PromiseApi"
 import {
   AggregationTemporality,
@@ -47,7 +47,7 @@ export const row: RowDefinition = {
   name: "instrumentation overhead",
   target: `metrics and tracing on add < ${MAX_ADDED_MICROS} µs of client CPU per call`,
   run: async () => {
-    const opened: Array<McpConnectionManager> = []
+    const opened: Array<MCPConnectionManagerPromise> = []
     try {
       // Both servers on the same core, as in row 2, so that the latency line compares clients.
       const launch = pinnedLaunch()

@@ -3,7 +3,7 @@
  * (the fixture server), and time to close 10 server-everything connections against 1, started
  * directly and behind an npx-style wrapper; raw SDK clients on the same servers give the floor.
  */
-import type { McpConnectionManager } from "@mcp-pool/core"
+import type { MCPConnectionManagerPromise } from "@mcp-pool/core"
 import { serverEverythingStdioConfig, wrapperPath } from "@mcp-pool/test-servers"
 import { StdioClientTransport } from "@modelcontextprotocol/sdk/client/stdio.js"
 import type { Client } from "@modelcontextprotocol/sdk/client/index.js"
@@ -46,7 +46,7 @@ const wrappedServerEverything = (): Launch => {
 
 /** Milliseconds `close()` takes on a manager with `count` open server-everything connections. */
 const closeTime = async (count: number, launch: Launch = serverEverythingStdioConfig()): Promise<number> => {
-  let manager: McpConnectionManager | undefined
+  let manager: MCPConnectionManagerPromise | undefined
   try {
     manager = await fixtureManager({ minConnections: count, maxConnections: count }, launch)
     const ready = manager

@@ -2,7 +2,7 @@
  * Row 6: JS heap the manager keeps per pool (100 pools with default settings but
  * `minConnections: 0`, so no process starts), and per open stdio connection against raw SDK clients.
  */
-import type { McpConnectionManager } from "@mcp-pool/core"
+import type { MCPConnectionManagerPromise } from "@mcp-pool/core"
 import { createMcpConnectionManager } from "@mcp-pool/core"
 import { fixtureStdioConfig } from "@mcp-pool/test-servers"
 import type { Client } from "@modelcontextprotocol/sdk/client/index.js"
@@ -17,7 +17,11 @@ const ROUNDS = 3
 const CONNECTION_ROUNDS = 2
 const TARGET_BYTES_PER_POOL = 100 * 1024
 
-const managerWith = (pools: number, minConnections: number, maxConnections = 10): Promise<McpConnectionManager> => {
+const managerWith = (
+  pools: number,
+  minConnections: number,
+  maxConnections = 10
+): Promise<MCPConnectionManagerPromise> => {
   const launch = fixtureStdioConfig()
   const servers = Object.fromEntries(
     Array.from({ length: pools }, (_, i) => [`fx${i}`, { command: launch.command, args: [...launch.args] }])
@@ -40,7 +44,7 @@ const heapOf = async <A>(
   }
 }
 
-const close = (manager: McpConnectionManager) => manager.close()
+const close = (manager: MCPConnectionManagerPromise) => manager.close()
 
 const closeAll = (clients: ReadonlyArray<Client>) => Promise.allSettled(clients.map((client) => client.close()))
 

@@ -2,7 +2,7 @@
  * Row 2: what the pool adds to a call. A pool of one connection against one raw SDK client
  * already connected to the same stdio server: sequential latency and throughput at 100 in flight.
  */
-import type { McpConnectionManager } from "@mcp-pool/core"
+import type { MCPConnectionManagerPromise } from "@mcp-pool/core"
 import type { Client } from "@modelcontextprotocol/sdk/client/index.js"
 import { alternate, closedLoop, sequential } from "../measure.ts"
 import { check, type RowDefinition } from "../row.ts"
@@ -40,7 +40,7 @@ export const row: RowDefinition = {
   name: "pool overhead vs raw SDK client",
   target: `p50 <= ${MAX_P50_RATIO.toFixed(2)}x raw, throughput at ${IN_FLIGHT} in flight >= ${MIN_THROUGHPUT_RATIO.toFixed(2)}x raw`,
   run: async () => {
-    let manager: McpConnectionManager | undefined
+    let manager: MCPConnectionManagerPromise | undefined
     let client: Client | undefined
     try {
       // Both servers on the same core (see pinnedLaunch), so that only the client side differs.

@@ -2,7 +2,7 @@
  * Row 9: mcp-pool next to a peer, a generic-pool pool of raw SDK clients, both with 4
  * connections each lent to one call at a time: sequential echo latency and 100-in-flight throughput.
  */
-import type { McpConnectionManager } from "@mcp-pool/core"
+import type { MCPConnectionManagerPromise } from "@mcp-pool/core"
 import type { Client } from "@modelcontextprotocol/sdk/client/index.js"
 import type { Pool } from "generic-pool"
 import { alternate, closedLoop, sequential } from "../measure.ts"
@@ -24,7 +24,7 @@ export const row: RowDefinition = {
   name: "peer: generic-pool of raw SDK clients",
   target: "informational (no target): compare with row 2",
   run: async () => {
-    let manager: McpConnectionManager | undefined
+    let manager: MCPConnectionManagerPromise | undefined
     let peer: Pool<Client> | undefined
     try {
       manager = await fixtureManager({

@@ -2,7 +2,7 @@
  * Row 4: throughput of a CPU-bound tool (`cpu`, 5 ms per call) with pools of 1, 2 and 4
  * connections against one raw SDK client, all at 16 in flight; a pool spreads calls over processes.
  */
-import type { McpConnectionManager } from "@mcp-pool/core"
+import type { MCPConnectionManagerPromise } from "@mcp-pool/core"
 import type { Client } from "@modelcontextprotocol/sdk/client/index.js"
 import { availableParallelism } from "node:os"
 import { alternate, closedLoop } from "../measure.ts"
@@ -24,7 +24,7 @@ export const row: RowDefinition = {
   name: "scaling of a CPU-bound tool",
   target: `pool of 2 >= ${TARGET}x one raw client (2 cores)`,
   run: async () => {
-    const managers: Array<McpConnectionManager> = []
+    const managers: Array<MCPConnectionManagerPromise> = []
     const clients: Array<Client> = []
     try {
       for (const size of SIZES) {

@@ -6,7 +6,7 @@
  *
  * Run it with `pnpm demo` from the repository root; the servers are in ../.mcp.json.
  */
-import { createMcpConnectionManager, type LogEntry, type McpConnectionManager } from "@mcp-pool/core"
+import { createMcpConnectionManager, type LogEntry, type MCPConnectionManagerPromise } from "@mcp-pool/core"
 import { join } from "node:path"
 import { fileURLToPath } from "node:url"
 import { descendantsOf, spawnHttpFixtureServer } from "@mcp-pool/test-servers"
@@ -51,7 +51,7 @@ const timed = async (f: () => Promise<unknown>): Promise<number> => {
  * One call at a time: rounds that alternate a call on a new connection with calls through the
  * warm pool, so that whatever else the machine is doing weighs on both sides alike.
  */
-const compare = async (manager: McpConnectionManager, server: ServerName, entry: ServerEntry) => {
+const compare = async (manager: MCPConnectionManagerPromise, server: ServerName, entry: ServerEntry) => {
   const tools = manager.tools(server)
   const pooledCall = (i: number) => timed(() => tools.callTool(callFor[server](i)))
   for (let i = 0; i < WARM_UP_CALLS; i += WARM_UP_IN_FLIGHT) {
@@ -74,7 +74,7 @@ const compare = async (manager: McpConnectionManager, server: ServerName, entry:
 }
 
 /** `BURST` calls started at once on one pool: how long they all take and how many fail. */
-const burst = async (manager: McpConnectionManager, server: ServerName) => {
+const burst = async (manager: MCPConnectionManagerPromise, server: ServerName) => {
   const tools = manager.tools(server)
   let failed = 0
   const duration = await timed(() =>
@@ -90,7 +90,7 @@ const burst = async (manager: McpConnectionManager, server: ServerName) => {
   return { server, duration, failed }
 }
 
-const poolFigures = async (manager: McpConnectionManager, server: ServerName) => {
+const poolFigures = async (manager: MCPConnectionManagerPromise, server: ServerName) => {
   const pool = (await manager.pools()).pools.find((p) => p.server_name === server)
   if (pool === undefined) throw new Error(`no pool for ${server}`)
   return pool
@@ -123,7 +123,7 @@ const printLatency = (results: ReadonlyArray<Awaited<ReturnType<typeof compare>>
 }
 
 /** A burst on each pool in turn, so that each row shows that pool alone on this machine. */
-const runBursts = async (manager: McpConnectionManager) => {
+const runBursts = async (manager: MCPConnectionManagerPromise) => {
   const bursts = []
   for (const server of serverNames) {
     const before = await poolFigures(manager, server)
@@ -177,7 +177,7 @@ const main = async () => {
   const entries = readServers(configPath)
   // The manager's log lines are kept for their own section, after the tables.
   const logged: Array<LogEntry> = []
-  let manager: McpConnectionManager | undefined
+  let manager: MCPConnectionManagerPromise | undefined
   let calls = 0
   try {
     const warmStart = performance.now()

@@ -35,7 +35,7 @@ import * as PooledMCPTools from "./PooledMCPTools.js"
  * @since 0.1.0
  * @category models
  */
-export interface McpConnectionManager {
+export interface MCPConnectionManagerPromise {
   /** A `Client` look-alike for one server; throws `MCPServerNotFound` for an unknown name. */
   readonly tools: (name: string) => PooledMCPTools.PooledMCPToolsPromise
   /** Pins one connection while `f` runs (for stateful sessions) and returns it after. */
@@ -131,7 +131,7 @@ export interface PromiseManagerOptions extends ManagerOptions {
  */
 export const createMcpConnectionManager = async (
   options: PromiseManagerOptions = {}
-): Promise<McpConnectionManager> => {
+): Promise<MCPConnectionManagerPromise> => {
   const { logLevel, logger, ...managerOptions } = options
   const runtime = ManagedRuntime.make(
     MCPConnectionManager.layer(managerOptions).pipe(
@@ -210,7 +210,7 @@ export const createMcpConnectionManager = async (
 
 const squash = <A, E>(exit: Exit.Failure<A, E>): unknown => Cause.squash(exit.cause)
 
-let processWide: Promise<McpConnectionManager> | undefined
+let processWide: Promise<MCPConnectionManagerPromise> | undefined
 
 /**
  * The process-wide manager: created on the first call (with these options, or from
@@ -219,7 +219,7 @@ let processWide: Promise<McpConnectionManager> | undefined
  * @since 0.1.0
  * @category constructors
  */
-export const getMcpConnectionManager = (options?: PromiseManagerOptions): Promise<McpConnectionManager> => {
+export const getMcpConnectionManager = (options?: PromiseManagerOptions): Promise<MCPConnectionManagerPromise> => {
   if (processWide === undefined) {
     const created = createMcpConnectionManager(options)
     processWide = created
@@ -242,7 +242,7 @@ export const createPooledMcpTools = (name: string): PooledMCPTools.PooledMCPTool
   // The tools of the manager that is the process-wide one now: a manager shut down and
   // created again is followed, never a closed one.
   let resolved:
-    { readonly manager: McpConnectionManager; readonly tools: PooledMCPTools.PooledMCPToolsPromise } | undefined
+    { readonly manager: MCPConnectionManagerPromise; readonly tools: PooledMCPTools.PooledMCPToolsPromise } | undefined
   const tools = async () => {
     const manager = await getMcpConnectionManager()
     if (resolved?.manager !== manager) resolved = { manager, tools: manager.tools(name) }
@@ -286,7 +286,7 @@ export const shutdownMcpConnectionManager = async (): Promise<void> => {
  * @since 0.1.0
  * @category monitoring
  */
-export const startMcpMonitoring = async (options?: PromiseManagerOptions): Promise<McpConnectionManager> => {
+export const startMcpMonitoring = async (options?: PromiseManagerOptions): Promise<MCPConnectionManagerPromise> => {
   const manager = await getMcpConnectionManager(options)
   await manager.startMonitoring()
   return manager

@@ -32,7 +32,7 @@ export {
   MCPTimeout
 } from "./Errors.js"
 export type { PoolDetails } from "./Metrics.js"
-export type { LogEntry, McpConnectionManager, PromiseLogLevel, PromiseManagerOptions } from "./PromiseApi.js"
+export type { LogEntry, MCPConnectionManagerPromise, PromiseLogLevel, PromiseManagerOptions } from "./PromiseApi.js"
 export {
   createMcpConnectionManager,
   createPooledMcpTools,

@@ -8,7 +8,7 @@ import {
   createPooledMcpTools,
   getMcpConnectionManager,
   MCPInvalidQuery,
-  type McpConnectionManager,
+  type MCPConnectionManagerPromise,
   MCPServerNotFound,
   shutdownMcpConnectionManager,
   startMcpMonitoring,
@@ -18,7 +18,7 @@ import { text } from "./support.js"
 
 const fixture = fixtureStdioConfig()
 const defaults = { minConnections: 1, maxConnections: 2, retryAttempts: 0, shutdownGracePeriod: 0.5 }
-const open: Array<McpConnectionManager> = []
+const open: Array<MCPConnectionManagerPromise> = []
 
 afterEach(async () => {
   await Promise.all(open.splice(0).map((manager) => manager.close()))

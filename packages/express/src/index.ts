@@ -5,7 +5,7 @@
  * @since 0.1.0
  */
 import type { Server } from "node:http"
-import { createMcpConnectionManager, type McpConnectionManager } from "@mcp-pool/core"
+import { createMcpConnectionManager, type MCPConnectionManagerPromise } from "@mcp-pool/core"
 import type { ManagerOptions } from "@mcp-pool/core/MCPConnectionManager"
 import * as MonitoringApi from "@mcp-pool/core/MonitoringApi"
 import { type NextFunction, type Request, type Response, Router } from "express"
@@ -19,7 +19,7 @@ import { type NextFunction, type Request, type Response, Router } from "express"
  */
 export type McpMonitoringRouterOptions = MonitoringApi.Options<Request>
 
-const isManager = (u: unknown): u is McpConnectionManager =>
+const isManager = (u: unknown): u is MCPConnectionManagerPromise =>
   typeof u === "object" && u !== null && "runtime" in u && "tools" in u && "close" in u
 
 /**
@@ -42,7 +42,7 @@ const isManager = (u: unknown): u is McpConnectionManager =>
  * @category constructors
  */
 export const mcpMonitoringRouter = (
-  manager: McpConnectionManager | Promise<McpConnectionManager>,
+  manager: MCPConnectionManagerPromise | Promise<MCPConnectionManagerPromise>,
   options: McpMonitoringRouterOptions = {}
 ): Router => {
   const router = Router()
@@ -77,7 +77,7 @@ export const mcpMonitoringRouter = (
  * @category models
  */
 export interface McpPoolLifecycle {
-  readonly manager: McpConnectionManager
+  readonly manager: MCPConnectionManagerPromise
   /** The monitoring router over this manager. */
   readonly router: (options?: McpMonitoringRouterOptions) => Router
   /**
@@ -110,7 +110,7 @@ export interface McpPoolLifecycle {
  * @category constructors
  */
 export const mcpPoolLifecycle = async (
-  managerOrOptions: McpConnectionManager | ManagerOptions = {}
+  managerOrOptions: MCPConnectionManagerPromise | ManagerOptions = {}
 ): Promise<McpPoolLifecycle> => {
   const owned = !isManager(managerOrOptions)
   const manager = isManager(managerOrOptions) ? managerOrOptions : await createMcpConnectionManager(managerOrOptions)

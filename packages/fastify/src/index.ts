@@ -4,7 +4,7 @@
  *
  * @since 0.1.0
  */
-import { createMcpConnectionManager, type McpConnectionManager } from "@mcp-pool/core"
+import { createMcpConnectionManager, type MCPConnectionManagerPromise } from "@mcp-pool/core"
 import type { ManagerOptions } from "@mcp-pool/core/MCPConnectionManager"
 import * as MonitoringApi from "@mcp-pool/core/MonitoringApi"
 import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from "fastify"
@@ -13,7 +13,7 @@ import fp from "fastify-plugin"
 declare module "fastify" {
   interface FastifyInstance {
     /** The connection manager registered by `@mcp-pool/fastify`. */
-    mcpPool: McpConnectionManager
+    mcpPool: MCPConnectionManagerPromise
   }
 }
 
@@ -27,7 +27,7 @@ declare module "fastify" {
  * @category models
  */
 export type McpPoolPluginOptions = MonitoringApi.Options<FastifyRequest> &
-  ({ readonly manager: McpConnectionManager } | (ManagerOptions & { readonly manager?: undefined }))
+  ({ readonly manager: MCPConnectionManagerPromise } | (ManagerOptions & { readonly manager?: undefined }))
 
 const methods = ["GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"] as const
 

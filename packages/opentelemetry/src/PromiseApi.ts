@@ -4,7 +4,11 @@
  *
  * @since 0.1.0
  */
-import { createMcpConnectionManager, type McpConnectionManager, type PromiseManagerOptions } from "@mcp-pool/core"
+import {
+  createMcpConnectionManager,
+  type MCPConnectionManagerPromise,
+  type PromiseManagerOptions
+} from "@mcp-pool/core"
 import { MCPConnectionManager, promiseTools } from "@mcp-pool/core/MCPConnectionManager"
 import * as MCPConnectionPool from "@mcp-pool/core/MCPConnectionPool"
 import * as PooledMCPTools from "@mcp-pool/core/PooledMCPTools"
@@ -40,9 +44,9 @@ export type InstrumentOptions = { readonly global: true } | (NodeSdk.Options & {
  * @category constructors
  */
 export const instrument = async (
-  manager: McpConnectionManager,
+  manager: MCPConnectionManagerPromise,
   options: InstrumentOptions = {}
-): Promise<McpConnectionManager> => {
+): Promise<MCPConnectionManagerPromise> => {
   const flushes = Flush.make()
   const otel = ManagedRuntime.make(
     (options.global === true ? NodeSdk.layerGlobal : NodeSdk.layer(options)).pipe(
@@ -86,7 +90,7 @@ export const instrument = async (
 export const createInstrumentedMcpConnectionManager = async (
   options: PromiseManagerOptions = {},
   telemetry: InstrumentOptions = {}
-): Promise<McpConnectionManager> => {
+): Promise<MCPConnectionManagerPromise> => {
   const manager = await createMcpConnectionManager(options)
   try {
     return await instrument(manager, telemetry)
