@@ -15,6 +15,7 @@ import {
 } from "../src/PromiseApi.js"
 import type { Alert } from "../src/Alerts.js"
 import {
+  advanceUntil,
   errorOf,
   onPatientTestClock,
   processesLeft,
@@ -76,8 +77,11 @@ describe("a pool never wedges", () => {
         flag.allow()
         const checksBefore = pool.counters.healthChecks
         yield* manager.stopMonitoring
-        yield* TestClock.adjust("60 seconds")
-        yield* realWait(() => pool.snapshot().totalConnections === 2)
+        yield* advanceUntil(
+          () => pool.snapshot().totalConnections === 2,
+          "60 seconds",
+          () => pool.counters.connectionErrors
+        )
         // A check pings real processes: give one that had started the time to be counted.
         yield* realSleep(300)
         expect(pool.counters.healthChecks).toBe(checksBefore)

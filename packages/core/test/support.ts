@@ -11,6 +11,7 @@ import {
   type SpawnHttpFixtureServerOptions,
   waitFor
 } from "@mcp-pool/test-servers"
+import type * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Logger from "effect/Logger"
@@ -68,9 +69,38 @@ export const unusedPort: Effect.Effect<number> = Effect.promise(
     })
 )
 
-/** Waits in real time (the test clock does not move) until `predicate` holds; fails after `timeoutMs`. */
+/**
+ * Waits in real time (the test clock does not move) until `predicate` holds; fails after
+ * `timeoutMs`, naming the condition by its source.
+ */
 export const realWait = (predicate: () => boolean | Promise<boolean>, timeoutMs = 10_000) =>
-  Effect.promise(() => waitFor(predicate, timeoutMs))
+  Effect.promise(() =>
+    waitFor(predicate, timeoutMs).catch(() => {
+      throw new Error(`not met within ${timeoutMs} ms of real time: ${predicate.toString()}`)
+    })
+  )
+
+/**
+ * Moves the test clock by `step` until `predicate` holds, for a pool that re-opens with a
+ * back-off. An attempt still under way in real time when the clock moves fails at its
+ * `connectionTimeout` and starts its next wait after that move, so one move is not always
+ * enough, and moving again while an attempt runs would fail that one too: after each move this
+ * waits in real time until `predicate` holds or `failures()` grows (the attempt failed and its
+ * next wait began), and only then moves again. Fails after `moves` moves.
+ */
+export const advanceUntil = (predicate: () => boolean, step: Duration.Input, failures: () => number, moves = 10) =>
+  Effect.gen(function* () {
+    for (let moved = 0; !predicate(); moved++) {
+      if (moved === moves) {
+        return yield* Effect.die(new Error(`not met after ${moves} moves of the clock: ${predicate.toString()}`))
+      }
+      const before = failures()
+      yield* TestClock.adjust(step)
+      yield* realWait(() => predicate() || failures() > before)
+      // The failed attempt's next wait starts in a fiber of its own: let it begin first.
+      if (!predicate()) yield* realSleep(50)
+    }
+  })
 
 /** Lets `ms` of real time pass (to show that something does not happen meanwhile). */
 export const realSleep = (ms: number) => Effect.promise(() => new Promise<void>((resolve) => setTimeout(resolve, ms)))
