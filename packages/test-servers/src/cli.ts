@@ -8,7 +8,7 @@ import { StdioServerTransport } from "@modelcontextprotocol/sdk/server/stdio.js"
 import { createFixtureServer } from "./server.js"
 
 const usage = `usage: mcp-pool-fixture-server [--transport stdio|http] [--port N] [--host HOST] [--name NAME] [--exit-with-stdin]
-                              [--no-ping] [--refuse-if-exists PATH] [--exit-after-handshake MS]
+                              [--no-ping] [--refuse-if-exists PATH] [--exit-after-handshake MS] [--page-size N]
   --transport               stdio (default) or http
   --port                    HTTP port, 0 (default) picks a free one
   --host                    HTTP interface, default 127.0.0.1
@@ -16,7 +16,8 @@ const usage = `usage: mcp-pool-fixture-server [--transport stdio|http] [--port N
   --exit-with-stdin         (http) exit when stdin ends, so the server dies with the process that spawned it
   --no-ping                 (stdio) answer ping with -32601 Method not found, as some servers do
   --refuse-if-exists PATH   exit with code 3 at once, before any handshake, while PATH exists
-  --exit-after-handshake MS (stdio) exit with code 4 MS milliseconds after the handshake (a crash loop)`
+  --exit-after-handshake MS (stdio) exit with code 4 MS milliseconds after the handshake (a crash loop)
+  --page-size N             answer tools/list, prompts/list, resources/list and resources/templates/list N at a time`
 
 interface Cli {
   readonly transport: "stdio" | "http"
@@ -27,6 +28,7 @@ interface Cli {
   readonly noPing: boolean
   readonly refuseIfExists: string | undefined
   readonly exitAfterHandshakeMs: number | undefined
+  readonly pageSize: number | undefined
 }
 
 const fail = (message: string): never => {
@@ -43,6 +45,7 @@ const parseArgs = (argv: ReadonlyArray<string>): Cli => {
   let noPing = false
   let refuseIfExists: string | undefined
   let exitAfterHandshakeMs: number | undefined
+  let pageSize: number | undefined
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i] ?? ""
     const eq = arg.indexOf("=")
@@ -83,6 +86,11 @@ const parseArgs = (argv: ReadonlyArray<string>): Cli => {
         exitAfterHandshakeMs = /^\d+$/.test(v) ? Number(v) : fail(`bad milliseconds: ${v}`)
         break
       }
+      case "--page-size": {
+        const v = value()
+        pageSize = /^[1-9]\d{0,5}$/.test(v) ? Number(v) : fail(`bad page size: ${v}`)
+        break
+      }
       case "--help":
       case "-h":
         process.stdout.write(`${usage}\n`)
@@ -92,7 +100,7 @@ const parseArgs = (argv: ReadonlyArray<string>): Cli => {
         fail(`unknown argument: ${arg}`)
     }
   }
-  return { transport, port, host, name, exitWithStdin, noPing, refuseIfExists, exitAfterHandshakeMs }
+  return { transport, port, host, name, exitWithStdin, noPing, refuseIfExists, exitAfterHandshakeMs, pageSize }
 }
 
 /** Calls `callback` once stdin ends; `drain` reads (and drops) stdin when nothing else reads it. */
@@ -119,6 +127,7 @@ const exitOnce = (close: () => Promise<void>) => {
 const runStdio = async (cli: Cli): Promise<void> => {
   const server = createFixtureServer({
     ...(cli.name === undefined ? {} : { name: cli.name }),
+    ...(cli.pageSize === undefined ? {} : { pageSize: cli.pageSize }),
     // Output gone, process alive: stdin stays open, so the server lives on until it is ended.
     onCloseStdout: () => closeSync(1)
   })
@@ -147,7 +156,12 @@ const runStdio = async (cli: Cli): Promise<void> => {
 const runHttp = async (cli: Cli): Promise<void> => {
   // Only the HTTP server needs the SDK's HTTP transports (a quarter of the stdio server's start-up).
   const { startHttpFixtureServer } = await import("./http.js")
-  const server = await startHttpFixtureServer({ port: cli.port, host: cli.host, onCrash: (code) => process.exit(code) })
+  const server = await startHttpFixtureServer({
+    port: cli.port,
+    host: cli.host,
+    onCrash: (code) => process.exit(code),
+    ...(cli.pageSize === undefined ? {} : { pageSize: cli.pageSize })
+  })
   const exit = exitOnce(() => server.close())
   process.on("SIGTERM", exit)
   process.on("SIGINT", exit)

@@ -22,6 +22,8 @@ export interface HttpFixtureServerOptions {
    * and connection, without answers), so an in-process server never kills its host; the bin exits.
    */
   readonly onCrash?: (code: number) => void
+  /** Each session's server answers its lists this many items at a time (see `FixtureServerOptions.pageSize`). */
+  readonly pageSize?: number
 }
 
 /** A running HTTP fixture server. */
@@ -84,7 +86,12 @@ export const startHttpFixtureServer = async (options: HttpFixtureServerOptions =
 
   // Like a process exit: every session and connection goes, without answers.
   const crash = options.onCrash ?? (() => void shutdown(true))
-  const newServer = (): McpServer => createFixtureServer({ onCrash: crash, onForgetSessions: () => sessions.clear() })
+  const newServer = (): McpServer =>
+    createFixtureServer({
+      onCrash: crash,
+      onForgetSessions: () => sessions.clear(),
+      ...(options.pageSize === undefined ? {} : { pageSize: options.pageSize })
+    })
 
   const handleMcp = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
     const sessionId = headerValue(req.headers["mcp-session-id"])

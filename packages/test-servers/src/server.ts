@@ -1,12 +1,23 @@
 /**
- * The fixture MCP server: an SDK `McpServer` with tools, resources, prompts and completions that
- * exercise the paths a connection pool must handle (slow calls, progress, errors, crashes, `_meta`).
+ * The fixture MCP server: an SDK `McpServer` with tools, resources, prompts and completions that exercise
+ * the paths a connection pool must handle (slow calls, progress, errors, crashes, `_meta`, requests and
+ * notifications from the server, subscriptions, cancellation, paged lists).
  */
 import { McpServer, ResourceTemplate } from "@modelcontextprotocol/sdk/server/mcp.js"
 import { completable } from "@modelcontextprotocol/sdk/server/completable.js"
 import { CallToolRequestSchema, CallToolResultSchema } from "@modelcontextprotocol/sdk/types.js"
 import type { CallToolResult } from "@modelcontextprotocol/sdk/types.js"
 import * as z from "zod"
+import { registerNotificationTools } from "./internal/notifications.js"
+import { paginateLists } from "./internal/pagination.js"
+import { registerRequestsSeen } from "./internal/requestLog.js"
+import { text, toolError } from "./internal/results.js"
+import { JsonRpcError, requestHandler } from "./internal/sdk.js"
+import { registerServerRequestTools } from "./internal/serverRequests.js"
+
+export { LOGGER_NAME } from "./internal/notifications.js"
+export type { CancelledRequest, RequestsSeen } from "./internal/requestLog.js"
+export { ELICIT_DEFAULT_URL, elicitFormDefaults, SAMPLE_DEFAULT_MAX_TOKENS } from "./internal/serverRequests.js"
 
 /** The JSON-RPC error code the `fail` tool answers with unless the call passes its own `code`. */
 export const FAIL_ERROR_CODE = -32050
@@ -30,6 +41,11 @@ export interface FixtureServerOptions {
    * server would, but keeps its connections and streams open. Elsewhere it answers with a tool error.
    */
   readonly onForgetSessions?: () => void
+  /**
+   * When set, tools/list, prompts/list, resources/list and resources/templates/list answer this many
+   * items at a time with a `nextCursor` (an unknown cursor is a -32602 error); without it, all at once.
+   */
+  readonly pageSize?: number
 }
 
 /** The names of the tools the fixture server registers, in registration order. */
@@ -45,23 +61,22 @@ export const fixtureToolNames = [
   "pid",
   "close_stdout",
   "forget_sessions",
-  "env"
+  "env",
+  "elicit",
+  "sample",
+  "roots",
+  "add_tool",
+  "remove_tool",
+  "notify",
+  "log",
+  "update_resource",
+  "subscriptions",
+  "requests_seen",
+  "bad_output"
 ] as const
 
 const itemIds = ["1", "2", "3"]
 const promptNames = ["alice", "bob"]
-
-/** An error carrying a JSON-RPC code; the SDK's protocol layer sends `code` and `message` as they are. */
-class JsonRpcError extends Error {
-  readonly code: number
-  constructor(code: number, message: string) {
-    super(message)
-    this.name = "JsonRpcError"
-    this.code = code
-  }
-}
-
-const text = (value: string): CallToolResult => ({ content: [{ type: "text", text: value }] })
 
 /** Burns `ms` milliseconds of this process's CPU time (user + system) in a busy loop. */
 const burnCpu = (ms: number): void => {
@@ -93,10 +108,6 @@ const delay = (ms: number, signal: AbortSignal): Promise<void> =>
     signal.addEventListener("abort", onAbort, { once: true })
   })
 
-type RequestHandler = (request: unknown, extra: unknown) => Promise<unknown>
-
-const isRequestHandler = (value: unknown): value is RequestHandler => typeof value === "function"
-
 /**
  * `McpServer` turns every error thrown by a tool callback (an `McpError` included, except code -32042)
  * into an `isError` tool result. To make `fail` answer with a real JSON-RPC error, the `tools/call`
@@ -104,12 +115,13 @@ const isRequestHandler = (value: unknown): value is RequestHandler => typeof val
  * layer sends as the JSON-RPC error; every other call goes to `McpServer`'s own handler.
  */
 const answerFailWithJsonRpcError = (mcp: McpServer): void => {
-  const handlers: unknown = Reflect.get(mcp.server, "_requestHandlers")
-  const original: unknown = handlers instanceof Map ? handlers.get("tools/call") : undefined
-  if (!isRequestHandler(original)) {
-    throw new Error("mcp-pool fixture: cannot find McpServer's tools/call handler (SDK internals changed?)")
-  }
+  // (Also answers `bad_output` as it is, past McpServer's output check.)
+  const original = requestHandler(mcp, "tools/call")
   mcp.server.setRequestHandler(CallToolRequestSchema, async (request, extra) => {
+    // McpServer checks a tool's output against its schema; this one must break it on purpose.
+    if (request.params.name === "bad_output") {
+      return { content: [{ type: "text", text: "not a sum" }], structuredContent: { sum: "not a number" } }
+    }
     if (request.params.name === "fail") {
       const args = request.params.arguments ?? {}
       const message = typeof args["message"] === "string" ? args["message"] : "fixture failure"
@@ -125,7 +137,15 @@ const answerFailWithJsonRpcError = (mcp: McpServer): void => {
 export const createFixtureServer = (options: FixtureServerOptions = {}): McpServer => {
   const mcp = new McpServer(
     { name: options.name ?? "mcp-pool-fixture", version: "1.0.0" },
-    { capabilities: { tools: {}, resources: {}, prompts: {}, completions: {} } }
+    {
+      capabilities: {
+        tools: { listChanged: true },
+        resources: { subscribe: true, listChanged: true },
+        prompts: { listChanged: true },
+        completions: {},
+        logging: {}
+      }
+    }
   )
 
   mcp.registerTool(
@@ -203,7 +223,7 @@ export const createFixtureServer = (options: FixtureServerOptions = {}): McpServ
   mcp.registerTool(
     "tool_error",
     { description: "Returns a tool result with isError: true.", inputSchema: { message: z.string().optional() } },
-    ({ message }) => ({ isError: true, content: [{ type: "text", text: message ?? "fixture tool error" }] })
+    ({ message }) => toolError(message ?? "fixture tool error")
   )
 
   mcp.registerTool(
@@ -235,20 +255,11 @@ export const createFixtureServer = (options: FixtureServerOptions = {}): McpServ
   mcp.registerTool("pid", { description: "Returns the server's process id." }, () => text(String(process.pid)))
 
   mcp.registerTool(
-    "env",
-    {
-      description: "Returns an environment variable of the server's process, or (unset).",
-      inputSchema: { name: z.string() }
-    },
-    ({ name }) => text(process.env[name] ?? "(unset)")
-  )
-
-  mcp.registerTool(
     "close_stdout",
     { description: "Over stdio: closes the server's stdout and keeps running, without answering." },
     async (extra) => {
       const close = options.onCloseStdout
-      if (close === undefined) return { isError: true, content: [{ type: "text", text: "only over stdio" }] }
+      if (close === undefined) return toolError("only over stdio")
       close()
       return await new Promise<CallToolResult>((_resolve, reject) => {
         extra.signal.addEventListener("abort", () => reject(new Error("stdout closed")), { once: true })
@@ -261,11 +272,23 @@ export const createFixtureServer = (options: FixtureServerOptions = {}): McpServ
     { description: "Over HTTP: forgets every session (as after a restart) and keeps the streams open." },
     () => {
       const forget = options.onForgetSessions
-      if (forget === undefined) return { isError: true, content: [{ type: "text", text: "only over HTTP" }] }
+      if (forget === undefined) return toolError("only over HTTP")
       forget()
       return text("forgot every session")
     }
   )
+
+  mcp.registerTool(
+    "env",
+    {
+      description: "Returns an environment variable of the server's process, or (unset).",
+      inputSchema: { name: z.string() }
+    },
+    ({ name }) => text(process.env[name] ?? "(unset)")
+  )
+
+  registerServerRequestTools(mcp)
+  registerNotificationTools(mcp)
 
   mcp.registerResource(
     "greeting",
@@ -301,5 +324,16 @@ export const createFixtureServer = (options: FixtureServerOptions = {}): McpServ
   )
 
   answerFailWithJsonRpcError(mcp)
+  if (options.pageSize !== undefined) paginateLists(mcp, options.pageSize)
+  // Last: it wraps every handler installed so far (and any set later) to count what arrives.
+  registerRequestsSeen(mcp)
+  mcp.registerTool(
+    "bad_output",
+    {
+      description: "Declares outputSchema {sum: number} but answers structuredContent {sum: a string}.",
+      outputSchema: { sum: z.number() }
+    },
+    () => ({ content: [{ type: "text", text: "unreachable" }], structuredContent: { sum: 0 } })
+  )
   return mcp
 }

@@ -14,6 +14,8 @@ export interface SpawnHttpFixtureServerOptions {
   readonly host?: string
   /** How long to wait for the server to listen, in milliseconds; defaults to 15000. */
   readonly startTimeoutMs?: number
+  /** Passed as `--page-size`: the server answers its lists this many items at a time. */
+  readonly pageSize?: number
 }
 
 /** A fixture server running over HTTP in a child process. */
@@ -66,7 +68,8 @@ export const spawnHttpFixtureServer = async (
     "--host",
     options.host ?? "127.0.0.1",
     // stdin is a pipe from this process: if this process dies, the server follows.
-    "--exit-with-stdin"
+    "--exit-with-stdin",
+    ...(options.pageSize === undefined ? [] : ["--page-size", String(options.pageSize)])
   ]
   const child = spawn(process.execPath, args, { stdio: ["pipe", "pipe", "pipe"] })
   let stderrTail = ""

@@ -1,0 +1,104 @@
+/**
+ * What one fixture server instance has been asked (`requests_seen`): a count per request method, the
+ * requests being handled now and the cancellations received, seen by wrapping the SDK's handlers.
+ */
+import type { McpServer } from "@modelcontextprotocol/sdk/server/mcp.js"
+import { CancelledNotificationSchema, ErrorCode } from "@modelcontextprotocol/sdk/types.js"
+import type { RequestId } from "@modelcontextprotocol/sdk/types.js"
+import { json } from "./results.js"
+import { JsonRpcError, notificationHandler, replaceRequestHandlerMap } from "./sdk.js"
+import type { RequestHandler } from "./sdk.js"
+
+/** A `notifications/cancelled` the server received. */
+export interface CancelledRequest {
+  /** The id of the request the client cancelled. */
+  readonly requestId: RequestId
+  /** The reason the client gave, if any. */
+  readonly reason?: string
+}
+
+/** What the `requests_seen` tool answers (as JSON text and as structuredContent). */
+export interface RequestsSeen {
+  /** How many requests of each JSON-RPC method this instance received, unknown methods included. */
+  readonly methods: Record<string, number>
+  /** The ids of the requests being handled now, the `requests_seen` call itself left out. */
+  readonly inFlight: ReadonlyArray<RequestId>
+  /** The cancellations received, in order (ids of requests already answered included). */
+  readonly cancelled: ReadonlyArray<CancelledRequest>
+}
+
+interface RequestLog {
+  readonly methods: Map<string, number>
+  readonly inFlight: Set<RequestId>
+  readonly cancelled: Array<CancelledRequest>
+}
+
+const requestIdOf = (extra: unknown): RequestId | undefined => {
+  if (typeof extra !== "object" || extra === null || !("requestId" in extra)) return undefined
+  const { requestId } = extra
+  return typeof requestId === "string" || typeof requestId === "number" ? requestId : undefined
+}
+
+/** Runs `handle` counted under `method`, with the request in flight until it settles. */
+const track = async <A>(log: RequestLog, method: string, extra: unknown, handle: () => Promise<A>): Promise<A> => {
+  log.methods.set(method, (log.methods.get(method) ?? 0) + 1)
+  const id = requestIdOf(extra)
+  if (id !== undefined) log.inFlight.add(id)
+  try {
+    return await handle()
+  } finally {
+    if (id !== undefined) log.inFlight.delete(id)
+  }
+}
+
+/** `Protocol`'s map of request handlers, wrapping each handler as it is set: later ones are tracked too. */
+class TrackedHandlers extends Map<string, RequestHandler> {
+  readonly #log: RequestLog
+  constructor(log: RequestLog) {
+    super()
+    this.#log = log
+  }
+  override set(method: string, handler: RequestHandler): this {
+    const log = this.#log
+    return super.set(method, (request, extra) => track(log, method, extra, () => handler(request, extra)))
+  }
+}
+
+/**
+ * Starts recording the requests `mcp` receives and the cancellations, and registers `requests_seen`,
+ * which answers from that record. Call it last: code that reads a handler to wrap it afterwards (as
+ * `answerFailWithJsonRpcError` does) would have that method counted twice. The cancelled notification
+ * still goes to `Protocol`'s own handler, which aborts the request.
+ */
+export const registerRequestsSeen = (mcp: McpServer): void => {
+  const log: RequestLog = { methods: new Map(), inFlight: new Set(), cancelled: [] }
+  replaceRequestHandlerMap(mcp, new TrackedHandlers(log))
+  // A method without a handler: answered as Protocol would (-32601 Method not found), but counted.
+  mcp.server.fallbackRequestHandler = (request, extra) =>
+    track(log, request.method, extra, () =>
+      Promise.reject(new JsonRpcError(ErrorCode.MethodNotFound, "Method not found"))
+    )
+
+  const cancel = notificationHandler(mcp, "notifications/cancelled")
+  mcp.server.setNotificationHandler(CancelledNotificationSchema, async (notification) => {
+    const { requestId, reason } = notification.params
+    if (requestId !== undefined) log.cancelled.push(reason === undefined ? { requestId } : { requestId, reason })
+    await cancel(notification)
+  })
+
+  mcp.registerTool(
+    "requests_seen",
+    {
+      description:
+        "Returns {methods, inFlight, cancelled}: requests per method, ids in flight (not this one) and cancellations received."
+    },
+    (extra) => {
+      const seen: RequestsSeen = {
+        methods: Object.fromEntries(log.methods),
+        inFlight: [...log.inFlight].filter((id) => id !== extra.requestId),
+        cancelled: [...log.cancelled]
+      }
+      return json({ ...seen })
+    }
+  )
+}
