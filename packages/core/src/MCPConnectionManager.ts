@@ -29,6 +29,7 @@ import * as Metrics from "./Metrics.js"
 import * as PoolConfig from "./PoolConfig.js"
 import * as PooledMCPTools from "./PooledMCPTools.js"
 import * as ServerConfig from "./ServerConfig.js"
+import * as ServerRequests from "./ServerRequests.js"
 
 /**
  * Where the manager finds its servers and defaults.
@@ -55,6 +56,13 @@ export interface ManagerOptions {
   readonly alerts?: Alerts.Options | undefined
   /** What becomes of stdio servers' stderr: `"log"` (default, at Debug), `"inherit"` or `"ignore"`. */
   readonly serverStderr?: ServerStderr | undefined
+  /**
+   * Handlers for what servers ask (elicitation, sampling, roots), for every server. A server's
+   * connections advertise a capability only when it has a handler for it.
+   */
+  readonly handlers?: ServerRequests.Handlers | undefined
+  /** Each server's own handlers, by server name, over the manager's (code only, not in `.mcp.json`). */
+  readonly serverHandlers?: Readonly<Record<string, ServerRequests.Handlers>> | undefined
 }
 
 /**
@@ -232,6 +240,49 @@ const resolveConfigs = (options: ManagerOptions, servers: ReadonlyArray<ServerCo
     return { defaults, configs, resolveFor }
   })
 
+const invalid = (path: string, rule: string, serverName?: string) =>
+  Effect.fail(new MCPConfigError({ serverName, source: "the manager's options", path, rule }))
+
+/**
+ * Checks the handlers given in code: each one a function of a known kind, each server named
+ * in `serverHandlers` configured.
+ */
+const checkHandlers = (
+  options: ManagerOptions,
+  servers: ReadonlyArray<ServerConfig.ServerConfig>
+): Effect.Effect<void, MCPConfigError> => {
+  const groups: Array<[string, unknown, string | undefined]> = [["handlers", options.handlers, undefined]]
+  const own: unknown = options.serverHandlers
+  if (own !== undefined) {
+    if (typeof own !== "object" || own === null) return invalid("serverHandlers", "must be an object of server names")
+    const names = servers.map((server) => server.name)
+    for (const [name, handlers] of Object.entries(own)) {
+      if (!names.includes(name)) {
+        return invalid(`serverHandlers.${name}`, `is not a configured server (known: ${names.join(", ")})`, name)
+      }
+      groups.push([`serverHandlers.${name}`, handlers, name])
+    }
+  }
+  for (const [path, handlers, serverName] of groups) {
+    if (handlers === undefined) continue
+    if (typeof handlers !== "object" || handlers === null) {
+      return invalid(path, "must be an object of handlers { elicitation, sampling, roots }", serverName)
+    }
+    for (const [kind, handler] of Object.entries(handlers)) {
+      if (!ServerRequests.kinds.includes(kind as ServerRequests.Kind)) {
+        return invalid(
+          `${path}.${kind}`,
+          `is not a kind of handler (known: ${ServerRequests.kinds.join(", ")})`,
+          serverName
+        )
+      }
+      if (handler !== undefined && typeof handler !== "function")
+        return invalid(`${path}.${kind}`, "must be a function", serverName)
+    }
+  }
+  return Effect.void
+}
+
 /**
  * Builds the manager: reads the configuration, validates every pool's settings (failing
  * with `MCPConfigError` before anything starts), opens the pools in parallel, and
@@ -243,6 +294,7 @@ const resolveConfigs = (options: ManagerOptions, servers: ReadonlyArray<ServerCo
 export const make = (options: ManagerOptions = {}): Effect.Effect<Service, MCPConfigError, Scope.Scope> =>
   Effect.gen(function* () {
     const servers = yield* loadServers(options)
+    yield* checkHandlers(options, servers)
     const { defaults, configs, resolveFor } = yield* resolveConfigs(options, servers)
     const alerts = yield* Alerts.make(options.alerts)
     const registry = yield* Registry.make({
@@ -250,7 +302,9 @@ export const make = (options: ManagerOptions = {}): Effect.Effect<Service, MCPCo
       configs,
       alerts,
       resolve: resolveFor,
-      serverStderr: options.serverStderr
+      serverStderr: options.serverStderr,
+      handlers: options.handlers,
+      serverHandlers: options.serverHandlers
     })
     if (options.warmUp !== false) {
       yield* Effect.forEach(registry.entries.values(), (entry) => entry.pool.warmUp, {
@@ -332,5 +386,9 @@ export const promiseTools = (
 ): PooledMCPTools.PooledMCPToolsPromise =>
   PooledMCPTools.toPromise(
     PooledMCPTools.make(name, service.pool(name), () => service.currentPool(name)),
-    { runFork, serverInfo: () => service.currentPool(name)?.serverInfo() }
+    {
+      runFork,
+      serverInfo: () => service.currentPool(name)?.serverInfo(),
+      session: () => service.currentPool(name)?.session
+    }
   )

@@ -4,6 +4,7 @@
  *
  * @since 0.1.0
  */
+import type { Client } from "@modelcontextprotocol/sdk/client/index.js"
 import * as Clock from "effect/Clock"
 import * as Effect from "effect/Effect"
 import * as Fiber from "effect/Fiber"
@@ -18,6 +19,7 @@ import { WaitQueue } from "./internal/waitQueue.js"
 import * as SlidingWindow from "./internal/window.js"
 import * as Admission from "./pool/Admission.js"
 import * as Health from "./pool/Health.js"
+import { host } from "./pool/Host.js"
 import * as Members from "./pool/Members.js"
 import { makeBreaker } from "./pool/Policy.js"
 import * as RequestPath from "./pool/Request.js"
@@ -37,6 +39,9 @@ import {
 } from "./pool/State.js"
 import type { PoolConfig } from "./PoolConfig.js"
 import * as ServerConfig from "./ServerConfig.js"
+import type * as ServerRequests from "./ServerRequests.js"
+import type { ListKind } from "./session/Catalog.js"
+import * as Hub from "./session/Hub.js"
 
 import type { HealthCheckResult } from "./pool/Health.js"
 import type { Snapshot } from "./pool/Snapshot.js"
@@ -45,6 +50,8 @@ export type { HealthCheckResult } from "./pool/Health.js"
 export type { Judgement, Status } from "./pool/Judgement.js"
 export { Uninterruptible } from "./pool/Request.js"
 export type { ConnectionInfo, Snapshot } from "./pool/Snapshot.js"
+export type { ListKind } from "./session/Catalog.js"
+export type { ServerSession } from "./session/Hub.js"
 export {
   type BorrowError,
   type Counters,
@@ -100,6 +107,16 @@ export interface MCPConnectionPool {
   readonly drain: (successor: MCPConnectionPool) => Effect.Effect<void>
   /** The server's capabilities and version, from the latest handshake. */
   readonly serverInfo: () => ServerInfo
+  /**
+   * A list of the server's catalog: the one kept for the server while it is fresh, else what
+   * `fill` answers (one fill at a time; callers that come meanwhile wait for it). With
+   * `catalog: "off"`, always `fill`.
+   */
+  readonly catalogList: <A>(kind: ListKind, fill: Effect.Effect<A, MCPCallError>) => Effect.Effect<A, MCPCallError>
+  /** Gives a client the output schemas of the catalog's tools before it calls one (see docs/protocol.md). */
+  readonly primeClient: (client: Client) => void
+  /** The server's session, shared with the pools that replace this one. */
+  readonly session: Hub.ServerSession
 }
 
 const isForwarded = (error: unknown): error is Forwarded => error instanceof Forwarded
@@ -115,15 +132,30 @@ const orForward = <A, E, R>(
     state.successor === undefined ? Effect.fail(Admission.closed(state, operation)) : forward(state.successor)
   ) as Effect.Effect<A, E | BorrowError, R>
 
-/** The shared state of a new pool, in the current scope. */
-const makeState = (options: {
+/**
+ * What a pool is made of.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface MakeOptions {
   readonly server: ServerConfig.ServerConfig
   readonly config: PoolConfig
+  /** Where the pool reports exhaustion, high error rates and breaker changes. */
   readonly alerts?: Alerts.Alerts | undefined
+  /** What becomes of a stdio server's stderr (default `"log"`, at Debug). */
   readonly serverStderr?: Connection.ServerStderr | undefined
-}) =>
+  /** Handlers for what the server asks (elicitation, sampling, roots); ignored when `hub` is given. */
+  readonly handlers?: ServerRequests.Handlers | undefined
+  /** The server's session layer, shared with the pools that replace this one (the manager gives it). */
+  readonly hub?: Hub.Hub | undefined
+}
+
+/** The shared state of a new pool, in the current scope. */
+const makeState = (options: MakeOptions) =>
   Effect.gen(function* () {
     const { server, config, alerts } = options
+    const hub = options.hub ?? (yield* Hub.make({ server, handlers: options.handlers }))
     const clock = yield* Clock.clockWith(Effect.succeed)
     const scope = yield* Effect.scope
     const runFork = yield* FiberSet.makeRuntime<never>()
@@ -180,8 +212,12 @@ const makeState = (options: {
       latestInfo: { capabilities: undefined, version: undefined },
       successor: undefined,
       adopt: (member) => Admission.offer(state, member),
-      onEmpty: undefined
+      onEmpty: undefined,
+      hub,
+      host: undefined,
+      anchor: undefined
     }
+    state.host = host(state)
     return state
   })
 
@@ -215,14 +251,7 @@ const drain = (state: PoolState, successor: MCPConnectionPool): Effect.Effect<vo
  * @since 0.1.0
  * @category constructors
  */
-export const make = (options: {
-  readonly server: ServerConfig.ServerConfig
-  readonly config: PoolConfig
-  /** Where the pool reports exhaustion, high error rates and breaker changes. */
-  readonly alerts?: Alerts.Alerts | undefined
-  /** What becomes of a stdio server's stderr (default `"log"`, at Debug). */
-  readonly serverStderr?: Connection.ServerStderr | undefined
-}): Effect.Effect<MCPConnectionPool, never, Scope.Scope> =>
+export const make = (options: MakeOptions): Effect.Effect<MCPConnectionPool, never, Scope.Scope> =>
   Effect.gen(function* () {
     const state = yield* makeState(options)
     const unregister = state.telemetry.register({
@@ -240,6 +269,9 @@ export const make = (options: {
     // Runs first (finalizers run in reverse): nothing starts again, every connection closes in
     // parallel, then the background fibers (opening, retiring) are interrupted.
     yield* Scope.addFinalizer(state.scope, shutdown(state))
+    // The server's session layer turns to this pool; before anything closes, it stops.
+    const leave = state.host === undefined ? () => undefined : state.hub.serve(state.host)
+    yield* Scope.addFinalizer(state.scope, Effect.sync(leave))
 
     // `minConnections` opened in parallel from the start.
     const initial = Array.from({ length: state.config.minConnections }, () => Members.open(state, false))
@@ -270,7 +302,19 @@ export const make = (options: {
       breaker: state.breaker,
       checkHealth: (check) => Health.check(state, check?.onDemand === true),
       drain: (successor) => drain(state, successor),
-      serverInfo: () => state.latestInfo
+      serverInfo: () => state.latestInfo,
+      catalogList: (kind, fill) =>
+        state.config.catalog === "off"
+          ? fill
+          : state.hub.catalog.list({
+              kind,
+              ttlMs: state.limits.catalogTtlMs,
+              now: state.clock.currentTimeMillisUnsafe(),
+              fill,
+              fork: state.background
+            }),
+      primeClient: (client) => state.hub.catalog.prime(client),
+      session: state.hub
     }
     return pool
   })

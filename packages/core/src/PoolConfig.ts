@@ -44,6 +44,7 @@ const seconds = (positive: boolean) => {
 }
 
 const fallbackRule = `must be "fail" or "direct"`
+const catalogRule = `must be "shared" or "off"`
 
 const fields = {
   minConnections: wholeNumber(0),
@@ -64,7 +65,11 @@ const fields = {
   /** A connection idle longer than this is pinged before it is lent (0: always). */
   aliveBypassWindow: seconds(false),
   /** Time between SIGTERM and SIGKILL when a stdio server's process group is ended. */
-  shutdownGracePeriod: seconds(false)
+  shutdownGracePeriod: seconds(false),
+  /** `"shared"`: list calls are answered from the server's catalog; `"off"`: each goes to the server. */
+  catalog: Schema.Literals(["shared", "off"]).annotate({ message: catalogRule }),
+  /** How long a listed catalog stays fresh (0: until the server says it changed or a connection is replaced). */
+  catalogTtl: seconds(false)
 }
 
 type Field = keyof typeof fields
@@ -157,7 +162,9 @@ export const defaults: Omit<PoolConfig, "acquireTimeout"> = {
   maxConcurrentRequestsPerConnection: 1,
   fallback: "fail",
   aliveBypassWindow: 30,
-  shutdownGracePeriod: 2
+  shutdownGracePeriod: 2,
+  catalog: "shared",
+  catalogTtl: 0
 }
 
 /**
@@ -181,7 +188,9 @@ export const envVariables: Readonly<Record<keyof PoolConfig, string>> = {
   maxConcurrentRequestsPerConnection: "MCP_POOL_MAX_CONCURRENT_REQUESTS",
   fallback: "MCP_POOL_FALLBACK",
   aliveBypassWindow: "MCP_POOL_ALIVE_BYPASS_WINDOW",
-  shutdownGracePeriod: "MCP_POOL_SHUTDOWN_GRACE_PERIOD"
+  shutdownGracePeriod: "MCP_POOL_SHUTDOWN_GRACE_PERIOD",
+  catalog: "MCP_POOL_CATALOG",
+  catalogTtl: "MCP_POOL_CATALOG_TTL"
 }
 
 /**
@@ -241,7 +250,7 @@ export const resolve = (
 // An environment variable is text: a number (blanks around it ignored, a blank one is not a
 // number) or the fallback's word. Then it is decoded like any other value.
 const fromText = (field: Field, text: string): number | string =>
-  field === "fallback" ? text.trim() : text.trim() === "" ? Number.NaN : Number(text)
+  field === "fallback" || field === "catalog" ? text.trim() : text.trim() === "" ? Number.NaN : Number(text)
 
 const inEnvironment: Location = {
   source: (path) => {

@@ -6,19 +6,17 @@
  */
 import type { Client } from "@modelcontextprotocol/sdk/client/index.js"
 import type { RequestOptions } from "@modelcontextprotocol/sdk/shared/protocol.js"
-import { EmptyResultSchema, ErrorCode } from "@modelcontextprotocol/sdk/types.js"
+import { EmptyResultSchema, ErrorCode, type LoggingLevel } from "@modelcontextprotocol/sdk/types.js"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import type * as Fiber from "effect/Fiber"
 import * as Cause from "effect/Cause"
-import {
-  MCPAborted,
-  type MCPCallError,
-  type MCPManagerClosed,
-  MCPRequestError,
-  type MCPServerNotFound
-} from "./Errors.js"
-import type { MCPConnectionPool, SdkRequestOptions, TraceMeta } from "./MCPConnectionPool.js"
+import * as Stream from "effect/Stream"
+import { MCPAborted, type MCPCallError, MCPManagerClosed, MCPRequestError, type MCPServerNotFound } from "./Errors.js"
+import { cacheable, lists, readAll } from "./internal/listing.js"
+import type { ListKind, MCPConnectionPool, SdkRequestOptions, ServerSession, TraceMeta } from "./MCPConnectionPool.js"
+import type * as Notifications from "./Notifications.js"
+import type * as ServerRequests from "./ServerRequests.js"
 
 type Result<K extends keyof Client> = Client[K] extends (...args: ReadonlyArray<never>) => Promise<infer A> ? A : never
 
@@ -36,7 +34,21 @@ export interface CallOptions extends RequestOptions {
    * always treated as idempotent.
    */
   readonly idempotent?: boolean | undefined
+  /**
+   * Handlers for what the server asks while serving this call (elicitation, sampling, roots),
+   * used instead of the server's when the pool knows the request is this call's. A kind the
+   * server has no handler for is not advertised, so a call's handler of that kind is never asked.
+   */
+  readonly handlers?: ServerRequests.Handlers | undefined
 }
+
+/**
+ * The result of `setLoggingLevel`: the server's empty answer.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type SetLevelResult = Result<"setLoggingLevel">
 
 /**
  * The errors a pooled call can fail with: those of the pool, `MCPServerNotFound` when the
@@ -93,6 +105,20 @@ export interface PooledMCPTools {
   readonly getServerCapabilities: () => Effect.Effect<ReturnType<Client["getServerCapabilities"]>, PooledCallError>
   /** The server's name and version from the handshake; opens a connection if none was ever made. */
   readonly getServerVersion: () => Effect.Effect<ReturnType<Client["getServerVersion"]>, PooledCallError>
+  /** Sets the server's logging level on every connection of the pool, and on those opened later. */
+  readonly setLoggingLevel: (level: LoggingLevel) => Effect.Effect<SetLevelResult, PooledCallError>
+  /** Tells every open connection that the roots (of the manager's or server's roots handler) changed. */
+  readonly sendRootsListChanged: () => Effect.Effect<void, PooledCallError>
+  /**
+   * Subscribes to updates of a resource until the subscription is ended: `onUpdated` gets every
+   * `notifications/resources/updated` for its URI.
+   */
+  readonly subscribeResource: (
+    params: { readonly uri: string },
+    onUpdated: (update: Notifications.ResourceUpdated) => void
+  ) => Effect.Effect<Notifications.ResourceSubscription<Effect.Effect<void>>, PooledCallError>
+  /** Every `list_changed` the server sends, from any connection, after the catalog forgot that list. */
+  readonly listChanged: Stream.Stream<Notifications.ListChanged, MCPServerNotFound | MCPManagerClosed>
 }
 
 /**
@@ -138,12 +164,23 @@ export interface PooledMCPToolsPromise {
   readonly ping: (options?: CallOptions) => Promise<Result<"ping">>
   readonly getServerCapabilities: () => ReturnType<Client["getServerCapabilities"]>
   readonly getServerVersion: () => ReturnType<Client["getServerVersion"]>
+  readonly setLoggingLevel: (level: LoggingLevel) => Promise<SetLevelResult>
+  readonly sendRootsListChanged: () => Promise<void>
+  readonly subscribeResource: (
+    params: { readonly uri: string },
+    onUpdated: (update: Notifications.ResourceUpdated) => void
+  ) => Promise<Notifications.ResourceSubscription<Promise<void>>>
+  /**
+   * Calls `listener` with every `list_changed` the server sends until the returned function is
+   * called. Throws `MCPManagerClosed` when the manager has closed (or the server was removed).
+   */
+  readonly onListChanged: (listener: (event: Notifications.ListChanged) => void) => () => void
 }
 
 /** The pool's SDK options with the caller's: the caller's win, except that both signals abort the request. */
 const mergeOptions = (pool: SdkRequestOptions, user: CallOptions | undefined): RequestOptions => {
   if (user === undefined) return pool
-  const { idempotent: _, signal, ...rest } = user
+  const { idempotent: _, handlers: __, signal, ...rest } = user
   const merged: RequestOptions = { ...pool, ...rest }
   if (signal !== undefined) merged.signal = pool.signal === undefined ? signal : AbortSignal.any([pool.signal, signal])
   return merged
@@ -183,6 +220,13 @@ export const make = (
   getPool: Effect.Effect<MCPConnectionPool, MCPServerNotFound | MCPManagerClosed>,
   current?: () => MCPConnectionPool | undefined
 ): PooledMCPTools => {
+  const withPool = <A, E>(use: (pool: MCPConnectionPool) => Effect.Effect<A, E>) => {
+    if (current === undefined) return Effect.flatMap(getPool, use)
+    return Effect.suspend(() => {
+      const pool = current()
+      return pool === undefined ? Effect.flatMap(getPool, use) : use(pool)
+    })
+  }
   const call = <A>(
     method: string,
     idempotent: boolean,
@@ -190,15 +234,31 @@ export const make = (
     user: CallOptions | undefined,
     run: (client: Client, options: RequestOptions, meta: TraceMeta) => Promise<A>
   ): Effect.Effect<A, PooledCallError> => {
-    const info = { method, idempotent, target, signal: user?.signal }
+    const info =
+      user === undefined
+        ? { method, idempotent, target }
+        : { method, idempotent, target, signal: user.signal, handlers: user.handlers, timeoutMs: user.timeout }
     const send: typeof run =
       user === undefined ? run : (client, options, meta) => run(client, mergeOptions(options, user), meta)
-    if (current === undefined) return Effect.flatMap(getPool, (pool) => pool.request(info, send))
-    return Effect.suspend(() => {
-      const pool = current()
-      return pool === undefined
-        ? Effect.flatMap(getPool, (found) => found.request(info, send))
-        : pool.request(info, send)
+    return withPool((pool) => pool.request(info, send))
+  }
+  /** A list call: from the server's catalog when it may be (see `cacheable`), else sent as it is. */
+  const list = <A>(
+    kind: ListKind,
+    params: object | undefined,
+    user: CallOptions | undefined,
+    direct: (client: Client, options: RequestOptions, meta: TraceMeta) => Promise<A>
+  ): Effect.Effect<A, PooledCallError> => {
+    const { method } = lists[kind]
+    if (!cacheable(params, user)) return call(method, true, undefined, user, direct)
+    return withPool((pool) => {
+      // Without the catalog, a list call is what it is on a `Client`: one page.
+      if (pool.config.catalog === "off") return call(method, true, undefined, user, direct)
+      const fill = pool.request({ method, idempotent: true }, (client, options, meta) =>
+        readAll(kind, client, options, meta)
+      ) as Effect.Effect<A, MCPCallError>
+      const shared = pool.catalogList(kind, fill)
+      return user?.signal === undefined ? shared : untilAborted(shared, user.signal, serverName, method)
     })
   }
   const serverInfo = Effect.flatMap(getPool, (pool) => {
@@ -209,24 +269,27 @@ export const make = (
       undefined
     ).pipe(Effect.map(() => pool.serverInfo()))
   })
+  const session = <A, E>(use: (session: ServerSession) => Effect.Effect<A, E>) => withPool((pool) => use(pool.session))
   return {
     serverName,
     listTools: (params, options) =>
-      call("tools/list", true, undefined, options, (client, o, meta) => client.listTools(withMeta(params, meta), o)),
+      list("tools", params, options, (client, o, meta) => client.listTools(withMeta(params, meta), o)),
     callTool: (params, resultSchema, options) => {
       // An untyped caller may pass anything: a bad argument is a typed failure, never a throw.
       const name: unknown = (params as { readonly name?: unknown } | null | undefined)?.name
       if (typeof name !== "string" || name === "") return Effect.fail(invalidToolCall(serverName, params))
-      return call("tools/call", options?.idempotent === true, name, options, (client, o, meta) =>
-        client.callTool(withMeta(params, meta), resultSchema, o)
+      return withPool((pool) =>
+        call("tools/call", options?.idempotent === true, name, options, (client, o, meta) => {
+          // The output schemas of the catalog's tools, which this client may never have listed.
+          pool.primeClient(client)
+          return client.callTool(withMeta(params, meta), resultSchema, o)
+        })
       )
     },
     listResources: (params, options) =>
-      call("resources/list", true, undefined, options, (client, o, meta) =>
-        client.listResources(withMeta(params, meta), o)
-      ),
+      list("resources", params, options, (client, o, meta) => client.listResources(withMeta(params, meta), o)),
     listResourceTemplates: (params, options) =>
-      call("resources/templates/list", true, undefined, options, (client, o, meta) =>
+      list("resourceTemplates", params, options, (client, o, meta) =>
         client.listResourceTemplates(withMeta(params, meta), o)
       ),
     readResource: (params, options) =>
@@ -234,9 +297,7 @@ export const make = (
         client.readResource(withMeta(params, meta), o)
       ),
     listPrompts: (params, options) =>
-      call("prompts/list", true, undefined, options, (client, o, meta) =>
-        client.listPrompts(withMeta(params, meta), o)
-      ),
+      list("prompts", params, options, (client, o, meta) => client.listPrompts(withMeta(params, meta), o)),
     getPrompt: (params, options) =>
       call("prompts/get", true, params.name, options, (client, o, meta) => client.getPrompt(withMeta(params, meta), o)),
     complete: (params, options) =>
@@ -250,8 +311,36 @@ export const make = (
           : client.request({ method: "ping", params: { _meta: meta } }, EmptyResultSchema, o)
       ),
     getServerCapabilities: () => Effect.map(serverInfo, (info) => info.capabilities),
-    getServerVersion: () => Effect.map(serverInfo, (info) => info.version)
+    getServerVersion: () => Effect.map(serverInfo, (info) => info.version),
+    setLoggingLevel: (level) => session((s) => Effect.as(s.setLoggingLevel(level), {})),
+    sendRootsListChanged: () => session((s) => s.sendRootsListChanged),
+    subscribeResource: (params, onUpdated) =>
+      session((s) =>
+        Effect.as(s.subscribeResource(params.uri, onUpdated), {
+          uri: params.uri,
+          unsubscribe: () => s.unsubscribeResource(params.uri, onUpdated)
+        })
+      ),
+    listChanged: Stream.unwrap(session((s) => Effect.succeed(s.listChanged)))
   }
+}
+
+/** Waits for `effect` (shared with other callers) until `signal` aborts: then `MCPAborted`, the effect left running. */
+const untilAborted = <A>(
+  effect: Effect.Effect<A, MCPCallError>,
+  signal: AbortSignal,
+  serverName: string,
+  method: string
+): Effect.Effect<A, MCPCallError> => {
+  const abortedError = () =>
+    new MCPAborted({ serverName, method, reason: signal.reason === undefined ? "aborted" : String(signal.reason) })
+  if (signal.aborted) return Effect.fail(abortedError())
+  const onAbort = Effect.callback<never, MCPAborted>((resume) => {
+    const listener = () => resume(Effect.fail(abortedError()))
+    signal.addEventListener("abort", listener, { once: true })
+    return Effect.sync(() => signal.removeEventListener("abort", listener))
+  })
+  return Effect.raceFirst(effect, onAbort)
 }
 
 /**
@@ -294,6 +383,8 @@ export const toPromise = (
   options: {
     readonly runFork: RunFork
     readonly serverInfo: () => ReturnType<MCPConnectionPool["serverInfo"]> | undefined
+    /** The server's session now; `undefined` once the manager closed. */
+    readonly session: () => ServerSession | undefined
   }
 ): PooledMCPToolsPromise => {
   const serverName = tools.serverName
@@ -315,6 +406,21 @@ export const toPromise = (
     complete: (params, o) => run("completion/complete", tools.complete(params, o)),
     ping: (o) => run("ping", tools.ping(o)),
     getServerCapabilities: () => options.serverInfo()?.capabilities,
-    getServerVersion: () => options.serverInfo()?.version
+    getServerVersion: () => options.serverInfo()?.version,
+    setLoggingLevel: (level) => run("logging/setLevel", tools.setLoggingLevel(level)),
+    sendRootsListChanged: () => run("notifications/roots/list_changed", tools.sendRootsListChanged()),
+    subscribeResource: (params, onUpdated) =>
+      run(
+        "resources/subscribe",
+        Effect.map(tools.subscribeResource(params, onUpdated), (subscription) => ({
+          uri: subscription.uri,
+          unsubscribe: () => run("resources/unsubscribe", subscription.unsubscribe())
+        }))
+      ),
+    onListChanged: (listener) => {
+      const session = options.session()
+      if (session === undefined) throw new MCPManagerClosed({ serverName, operation: "onListChanged" })
+      return session.onListChanged(listener)
+    }
   }
 }

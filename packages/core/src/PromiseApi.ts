@@ -260,7 +260,26 @@ export const createPooledMcpTools = (name: string): PooledMCPTools.PooledMCPTool
     complete: async (params, o) => (await tools()).complete(params, o),
     ping: async (o) => (await tools()).ping(o),
     getServerCapabilities: () => resolved?.tools.getServerCapabilities(),
-    getServerVersion: () => resolved?.tools.getServerVersion()
+    getServerVersion: () => resolved?.tools.getServerVersion(),
+    setLoggingLevel: async (level) => (await tools()).setLoggingLevel(level),
+    sendRootsListChanged: async () => (await tools()).sendRootsListChanged(),
+    subscribeResource: async (params, onUpdated) => (await tools()).subscribeResource(params, onUpdated),
+    // Listens on the manager of the moment (created if needed); a manager created after a
+    // shutdown is not followed: listen again.
+    onListChanged: (listener) => {
+      let stop: (() => void) | undefined
+      let stopped = false
+      tools().then(
+        (current) => {
+          if (!stopped) stop = current.onListChanged(listener)
+        },
+        () => undefined
+      )
+      return () => {
+        stopped = true
+        stop?.()
+      }
+    }
   }
 }
 

@@ -13,9 +13,11 @@ export * as MCPConnectionPool from "./MCPConnectionPool.js"
 export * as MCPHealthMonitor from "./MCPHealthMonitor.js"
 export * as Metrics from "./Metrics.js"
 export * as MonitoringApi from "./MonitoringApi.js"
+export * as Notifications from "./Notifications.js"
 export * as PoolConfig from "./PoolConfig.js"
 export * as PooledMCPTools from "./PooledMCPTools.js"
 export * as ServerConfig from "./ServerConfig.js"
+export * as ServerRequests from "./ServerRequests.js"
 export * as Telemetry from "./Telemetry.js"
 
 export {

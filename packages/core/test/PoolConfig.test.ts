@@ -37,7 +37,9 @@ describe("PoolConfig", () => {
         maxConcurrentRequestsPerConnection: "3",
         fallback: "direct",
         aliveBypassWindow: "0",
-        shutdownGracePeriod: "1"
+        shutdownGracePeriod: "1",
+        catalog: "off",
+        catalogTtl: "30"
       }
       const env = Object.fromEntries(
         Object.entries(values).map(([field, value]) => [
@@ -47,7 +49,10 @@ describe("PoolConfig", () => {
       )
       const input = yield* fromEnv(env)
       const expected = Object.fromEntries(
-        Object.entries(values).map(([field, value]) => [field, field === "fallback" ? value : Number(value)])
+        Object.entries(values).map(([field, value]) => [
+          field,
+          field === "fallback" || field === "catalog" ? value : Number(value)
+        ])
       )
       expect(input).toEqual(expected)
       expect(yield* fromEnv({})).toEqual({})
@@ -62,7 +67,9 @@ describe("PoolConfig", () => {
         [{ MCP_POOL_MIN_CONNECTIONS: "-1" }, "MCP_POOL_MIN_CONNECTIONS", "whole number >= 0"],
         [{ MCP_POOL_CONNECTION_TIMEOUT: "0" }, "MCP_POOL_CONNECTION_TIMEOUT", "seconds > 0"],
         [{ MCP_CIRCUIT_BREAKER_FAILURE_THRESHOLD: "1.5" }, "MCP_CIRCUIT_BREAKER_FAILURE_THRESHOLD", "whole number"],
-        [{ MCP_POOL_FALLBACK: "maybe" }, "MCP_POOL_FALLBACK", `"fail" or "direct"`]
+        [{ MCP_POOL_FALLBACK: "maybe" }, "MCP_POOL_FALLBACK", `"fail" or "direct"`],
+        [{ MCP_POOL_CATALOG: "cached" }, "MCP_POOL_CATALOG", `"shared" or "off"`],
+        [{ MCP_POOL_CATALOG_TTL: "-1" }, "MCP_POOL_CATALOG_TTL", "seconds >= 0"]
       ]
       for (const [env, variable, rule] of cases) {
         const error = yield* Effect.flip(fromEnv(env))

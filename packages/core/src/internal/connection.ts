@@ -5,14 +5,15 @@
 import { Client } from "@modelcontextprotocol/sdk/client/index.js"
 import { SSEClientTransport, SseError } from "@modelcontextprotocol/sdk/client/sse.js"
 import { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/streamableHttp.js"
-import type { Transport } from "@modelcontextprotocol/sdk/shared/transport.js"
-import { ErrorCode, McpError } from "@modelcontextprotocol/sdk/types.js"
+import type { FetchLike, Transport } from "@modelcontextprotocol/sdk/shared/transport.js"
+import { type ClientCapabilities, ErrorCode, McpError } from "@modelcontextprotocol/sdk/types.js"
 import type * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 import type * as Scope from "effect/Scope"
 import type * as Connection from "../Connection.js"
 import { MCPConnectionError } from "../Errors.js"
 import { connectionTarget, redactUrl, type ServerConfig, scrubber } from "../ServerConfig.js"
+import type { Attribution } from "../session/Attribution.js"
 import { describeCause, networkCode, tagSendFailures } from "./classify.js"
 import { inherited } from "./environment.js"
 import { scrubCause } from "./scrub.js"
@@ -28,11 +29,30 @@ export interface LiveConnection extends Connection.Connection {
   deadReason: string | undefined
   /** When {@link renewRequestMaps} last ran, in `performance.now()` milliseconds. */
   requestMapsRenewedAt: number
+  /** Its calls, for attributing the server's requests; only when a handler could answer one. */
+  readonly attribution: Attribution | undefined
+}
+
+/**
+ * What the server's session layer gives one new connection: the capabilities its client
+ * advertises, the handlers it installs before the handshake, and what it does after.
+ */
+export interface SessionTap {
+  readonly capabilities: ClientCapabilities
+  readonly attribution: Attribution | undefined
+  /** The `fetch` of a Streamable HTTP transport, when it must read the response streams. */
+  readonly fetch: FetchLike | undefined
+  /** Installs handlers on the client (and may wrap the transport), before the handshake. */
+  readonly attach: (client: Client, transport: Transport) => void
+  /** Runs after the handshake, before the connection is used; a failure is logged, not fatal. */
+  readonly ready: (client: Client) => Promise<void>
 }
 
 /** Options of {@link make}: `Connection.MakeOptions`, with a pool's view of a death. */
 export interface MakeOptions extends Omit<Connection.MakeOptions, "onDead"> {
   readonly onDead?: ((connection: LiveConnection, reason: string) => void) | undefined
+  /** The server's session layer for this connection (see `session/Hub`); none: a bare client. */
+  readonly session?: SessionTap | undefined
 }
 
 interface Resource {
@@ -71,7 +91,12 @@ export const make = (options: MakeOptions): Effect.Effect<LiveConnection, MCPCon
       Effect.sync(() => openResource(opening)),
       close
     ).pipe(
-      Effect.flatMap((resource) => Effect.map(handshake(opening, resource), () => adopt(opening, resource))),
+      Effect.flatMap((resource) =>
+        handshake(opening, resource).pipe(
+          Effect.andThen(afterHandshake(opening, resource)),
+          Effect.map(() => adopt(opening, resource))
+        )
+      ),
       Effect.annotateLogs({ server: options.server.name })
     )
   })
@@ -97,12 +122,31 @@ const stderrSink = (opening: Opening): ((line: string) => void) | undefined => {
 }
 
 const openResource = (opening: Opening): Resource => {
-  const { server, shutdownGracePeriodMs } = opening.options
+  const { server, shutdownGracePeriodMs, session } = opening.options
   const onStderr = stderrSink(opening)
-  const transport = makeTransport(server, onStderr, shutdownGracePeriodMs)
+  const transport = makeTransport(server, onStderr, shutdownGracePeriodMs, session?.fetch)
   // The process-group transport tags its own send failures.
   if (!(transport instanceof ProcessGroupStdioTransport)) tagSendFailures(transport)
-  return { transport, client: new Client(clientInfo, { capabilities: {} }), closed: false }
+  const client = new Client(clientInfo, { capabilities: session?.capabilities ?? {} })
+  session?.attach(client, transport)
+  return { transport, client, closed: false }
+}
+
+/** What the session layer does once the server answered the handshake (a failure is only logged). */
+const afterHandshake = (opening: Opening, resource: Resource): Effect.Effect<void> => {
+  const session = opening.options.session
+  if (session === undefined) return Effect.void
+  return Effect.tryPromise({
+    try: () => session.ready(resource.client),
+    catch: (cause) => cause
+  }).pipe(
+    Effect.timeoutOrElse({ duration: opening.options.connectionTimeoutMs, orElse: () => Effect.fail("timed out") }),
+    Effect.catch((cause) =>
+      Effect.logWarning(
+        opening.scrub(`setting up connection #${opening.id} after its handshake: ${describeCause(cause)}`)
+      )
+    )
+  )
 }
 
 /** The MCP handshake under the connection timeout, failing with what the server left behind. */
@@ -203,7 +247,8 @@ const adopt = (opening: Opening, resource: Resource): LiveConnection => {
     inFlight: 0,
     openedOnDemand: false,
     deadReason: undefined,
-    requestMapsRenewedAt: performance.now()
+    requestMapsRenewedAt: performance.now(),
+    attribution: opening.options.session?.attribution
   }
   closers.set(connection, resource)
   const died = (reason: string) => {
@@ -265,7 +310,8 @@ export const isAlive = (connection: Connection.Connection): boolean => connectio
 const makeTransport = (
   server: ServerConfig,
   onStderr: ((line: string) => void) | undefined,
-  graceMs: number
+  graceMs: number,
+  fetch: FetchLike | undefined
 ): Transport => {
   switch (server.transport) {
     case "stdio":
@@ -280,7 +326,10 @@ const makeTransport = (
       })
     case "streamable-http": {
       const { url, headers } = connectionTarget(server.url, server.headers)
-      return new StreamableHTTPClientTransport(url, { requestInit: { headers } })
+      return new StreamableHTTPClientTransport(url, {
+        requestInit: { headers },
+        ...(fetch === undefined ? {} : { fetch })
+      })
     }
     case "sse": {
       const { url, headers } = connectionTarget(server.url, server.headers)

@@ -14,10 +14,14 @@ import * as MCPConnectionPool from "../MCPConnectionPool.js"
 import * as MCPHealthMonitor from "../MCPHealthMonitor.js"
 import * as PoolConfig from "../PoolConfig.js"
 import type * as ServerConfig from "../ServerConfig.js"
+import * as ServerRequests from "../ServerRequests.js"
+import * as Hub from "../session/Hub.js"
 
 /** One configured server: its pool now, and the settings given to `configureServerPool`. */
 export interface Entry {
   readonly server: ServerConfig.ServerConfig
+  /** The server's session layer, which outlives each of its pools. */
+  readonly hub: Hub.Hub
   overrides: PoolConfig.PoolConfigInput
   pool: MCPConnectionPool.MCPConnectionPool
   scope: Scope.Closeable
@@ -50,12 +54,18 @@ export interface Registry {
 export const closedError = (operation: string, serverName = ""): MCPManagerClosed =>
   new MCPManagerClosed({ serverName, operation })
 
-const startPool = (registry: Registry, server: ServerConfig.ServerConfig, config: PoolConfig.PoolConfig) =>
+const startPool = (
+  registry: Registry,
+  server: ServerConfig.ServerConfig,
+  hub: Hub.Hub,
+  config: PoolConfig.PoolConfig
+) =>
   Effect.gen(function* () {
     const scope = yield* Scope.fork(registry.scopes)
     const pool = yield* MCPConnectionPool.make({
       server,
       config,
+      hub,
       alerts: registry.alerts,
       serverStderr: registry.serverStderr
     }).pipe(Scope.provide(scope))
@@ -74,6 +84,9 @@ export const make = (options: {
   readonly alerts: Alerts.Alerts
   readonly resolve: Resolve
   readonly serverStderr?: ServerStderr | undefined
+  /** Handlers for what servers ask: the manager's, and each server's own (by name) over them. */
+  readonly handlers?: ServerRequests.Handlers | undefined
+  readonly serverHandlers?: Readonly<Record<string, ServerRequests.Handlers>> | undefined
 }): Effect.Effect<Registry, never, Scope.Scope> =>
   Effect.gen(function* () {
     const managerScope = yield* Effect.scope
@@ -92,8 +105,15 @@ export const make = (options: {
       (server, index) => {
         const config = options.configs[index]
         if (config === undefined) return Effect.die(`no settings resolved for server "${server.name}"`)
-        return Effect.map(startPool(registry, server, config), ({ pool, scope }) => {
-          registry.entries.set(server.name, { server, overrides: {}, pool, scope })
+        return Effect.gen(function* () {
+          const own = options.serverHandlers
+          const handlers = ServerRequests.merge(
+            options.handlers,
+            own !== undefined && Object.hasOwn(own, server.name) ? own[server.name] : undefined
+          )
+          const hub = yield* Hub.make({ server, handlers })
+          const { pool, scope } = yield* startPool(registry, server, hub, config)
+          registry.entries.set(server.name, { server, hub, overrides: {}, pool, scope })
         })
       },
       { discard: true }
@@ -160,7 +180,7 @@ export const reconfigure = (
     )
     const overrides = { ...entry.overrides, ...validated }
     const config = yield* registry.resolve(entry.server, overrides)
-    const started = yield* startPool(registry, entry.server, config)
+    const started = yield* startPool(registry, entry.server, entry.hub, config)
     const previous = { pool: entry.pool, scope: entry.scope }
     entry.overrides = overrides
     entry.pool = started.pool

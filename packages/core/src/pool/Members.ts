@@ -60,7 +60,9 @@ const openOne = (state: PoolState, demand: boolean): Effect.Effect<void> => {
       if (state.phase !== "open") return
       const scope = yield* Scope.make()
       const started = performance.now()
-      const exit = yield* Effect.exit(restore(Connection.make(connectionOptions(state)).pipe(Scope.provide(scope))))
+      const exit = yield* Effect.exit(
+        restore(Connection.make(connectionOptions(state, true)).pipe(Scope.provide(scope)))
+      )
       done()
       if (Exit.isFailure(exit)) {
         yield* Scope.close(scope, exit)
@@ -129,7 +131,7 @@ const memberOf = (
     capabilities: connection.client.getServerCapabilities(),
     version: connection.client.getServerVersion()
   }
-  return {
+  const member: Member = {
     connection,
     active: 0,
     idleSince: state.clock.currentTimeMillisUnsafe(),
@@ -139,6 +141,9 @@ const memberOf = (
     // (the pool's shutdown while a retired connection closes) also waits for the process to end.
     close: Effect.uninterruptible(Effect.andThen(Connection.closeNow(connection), Scope.close(scope, Exit.void)))
   }
+  // A server request is a call's only while that call is the connection's one borrower.
+  if (connection.attribution !== undefined) connection.attribution.holders = () => member.active
+  return member
 }
 
 /** A failed open: counted and logged; the borrowers in line get its error when nothing else can serve them. */
@@ -154,18 +159,24 @@ const openFailed = (state: PoolState, error: MCPConnectionError): Effect.Effect<
     return Effect.logWarning(error.message)
   })
 
-const connectionOptions = (state: PoolState): Connection.MakeOptions => ({
+/** How the pool opens a connection: its limits, its session layer, and (for a member) its death. */
+export const connectionOptions = (state: PoolState, member: boolean): Connection.MakeOptions => ({
   server: state.server,
   connectionTimeoutMs: state.limits.connectionTimeoutMs,
   shutdownGracePeriodMs: state.limits.shutdownGracePeriodMs,
   stderr: state.serverStderr,
-  onDead: (connection, reason) => died(state, connection, reason)
+  session: state.host === undefined ? undefined : state.hub.tap(state.host),
+  ...(member
+    ? { onDead: (connection: Connection.LiveConnection, reason: string) => died(state, connection, reason) }
+    : {})
 })
 
 /** A connection died on its own (its process exited, its transport failed): out of the pool, counted once. */
 const died = (state: PoolState, connection: Connection.LiveConnection, reason: string): void => {
   state.counters.connectionErrors++
   state.streak++
+  // The server that replaces it may list other things.
+  state.hub.connectionLost()
   state.background(
     Effect.logWarning(`connection #${connection.id} to "${state.serverName}" died: ${reason}`).pipe(
       Effect.annotateLogs({ server: state.serverName })
@@ -184,9 +195,18 @@ export const remove = (state: PoolState, member: Member): void => {
   member.removed = true
   const index = state.members.indexOf(member)
   if (index !== -1) state.members.splice(index, 1)
+  leftAnchor(state, member)
   if (member.active === 0) closeRemoved(state, member)
   keepMinimum(state)
   growForLine(state, 0)
+}
+
+/** The member that held the server's resource subscriptions left: whoever anchored them is told. */
+const leftAnchor = (state: PoolState, member: Member): void => {
+  const anchor = state.anchor
+  if (anchor === undefined || anchor.member !== member) return
+  state.anchor = undefined
+  anchor.lost()
 }
 
 /** Counts the close of a member, once: false when it was counted already. */
@@ -247,7 +267,10 @@ export const retireIdle = (state: PoolState): Effect.Effect<void> =>
     const ttl = state.limits.maxIdleMs
     let next = now + ttl
     let excess = state.members.length - state.config.minConnections
-    const idle = state.members.filter((m) => m.active === 0).toSorted((a, b) => a.idleSince - b.idleSince)
+    // The anchor of the resource subscriptions is kept, idle or not.
+    const idle = state.members
+      .filter((m) => m.active === 0 && m !== state.anchor?.member)
+      .toSorted((a, b) => a.idleSince - b.idleSince)
     for (const member of idle) {
       if (excess <= 0) break
       if (now - member.idleSince >= ttl) {
@@ -269,6 +292,7 @@ export const closeAll = (state: PoolState): Effect.Effect<void> =>
     const members = state.members.splice(0)
     for (const member of members) {
       member.removed = true
+      leftAnchor(state, member)
       countClose(state, member)
     }
     // A member already closing is awaited too: its close is shared (see `memberOf`).

@@ -7,7 +7,9 @@ import * as Connection from "../internal/connection.js"
 import { MCPAborted, type MCPCallError } from "../Errors.js"
 import { classify, describeCause } from "../internal/classify.js"
 import * as Telemetry from "../internal/telemetry.js"
+import type { Attempt } from "../session/Attribution.js"
 import { closed, release } from "./Admission.js"
+import { connectionOptions } from "./Members.js"
 import type { Member, PoolState, RequestInfo, Run, SdkRequestOptions, Ticket } from "./State.js"
 
 /** The bookkeeping of one request: its telemetry, and the lease of its current attempt. */
@@ -59,6 +61,15 @@ const failure = (
   }
 }
 
+/** What a handler answering a server request for this call is told of it. */
+const callInfo = (state: PoolState, info: RequestInfo) => ({
+  method: info.method,
+  target: info.target,
+  handlers: info.handlers,
+  timeoutMs: info.timeoutMs ?? state.limits.requestTimeoutMs,
+  sentAt: performance.now()
+})
+
 /** The SDK options of a request: the pool's shared object, or one that also carries the fiber's signal. */
 const sdkOptions = (state: PoolState, signal: AbortSignal | undefined): SdkRequestOptions =>
   signal === undefined ? state.requestOptions : { timeout: state.limits.requestTimeoutMs, signal }
@@ -85,8 +96,11 @@ export const send = <A>(
   // The bookkeeping of the request's end runs where it ends (the SDK's answer, or the
   // interruption), not in an onExit around it: one step less on every call.
   let done = false
+  const attribution = connection.attribution
+  let attempt: Attempt | undefined = undefined
   const settle = (): void => {
     done = true
+    if (attempt !== undefined) attribution?.end(attempt)
     connection.inFlight--
     Telemetry.released(call, state.telemetry)
     // The time just read for the release, as epoch milliseconds (no second clock read).
@@ -95,14 +109,18 @@ export const send = <A>(
   }
   const start = (resume: (effect: Effect.Effect<A, MCPCallError>) => void, signal: AbortSignal | undefined) => {
     let sent: Promise<A>
+    // What the server asks while serving this call may be answered by the call's handlers.
+    if (attribution !== undefined) attempt = attribution.begin(callInfo(state, info))
     try {
       sent = run(connection.client, sdkOptions(state, signal), call.meta)
     } catch (cause) {
+      attribution?.sent()
       const error = failure(state, connection, info, cause)
       settle()
       resume(Effect.fail(error))
       return
     }
+    attribution?.sent()
     sent.then(
       (value) => {
         if (done) return
@@ -145,18 +163,10 @@ export const direct = <A>(
     Effect.suspend(() => {
       Telemetry.attemptAgain(call)
       call.reused = false
-      return Effect.flatMap(
-        Connection.make({
-          server: state.server,
-          connectionTimeoutMs: state.limits.connectionTimeoutMs,
-          shutdownGracePeriodMs: state.limits.shutdownGracePeriodMs,
-          stderr: state.serverStderr
-        }),
-        (connection) => {
-          state.counters.fallbacks++
-          return send(state, connection, info, run, call, false)
-        }
-      )
+      return Effect.flatMap(Connection.make(connectionOptions(state, false)), (connection) => {
+        state.counters.fallbacks++
+        return send(state, connection, info, run, call, false)
+      })
     })
   ).pipe(
     Effect.tap(() =>

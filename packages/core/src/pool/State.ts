@@ -19,6 +19,9 @@ import type { WaitQueue } from "../internal/waitQueue.js"
 import type * as SlidingWindow from "../internal/window.js"
 import type { PoolConfig } from "../PoolConfig.js"
 import type * as ServerConfig from "../ServerConfig.js"
+import type * as ServerRequests from "../ServerRequests.js"
+import type { Hub } from "../session/Hub.js"
+import type { PoolHost } from "../session/PoolHost.js"
 
 /**
  * Describes one request for counting, timeouts and the retry decision.
@@ -35,6 +38,10 @@ export interface RequestInfo {
   readonly target?: string | undefined
   /** The caller's own abort signal: when it aborts, the call ends with `MCPAborted`. */
   readonly signal?: AbortSignal | undefined
+  /** The caller's handlers for what the server asks while serving this call. */
+  readonly handlers?: ServerRequests.Handlers | undefined
+  /** The caller's own request timeout (ms), when it gave one: a handler answering for the call gets as long. */
+  readonly timeoutMs?: number | undefined
 }
 
 /**
@@ -192,6 +199,8 @@ export interface Limits {
   readonly retryDelayMs: number
   readonly recoveryTimeoutMs: number
   readonly shutdownGracePeriodMs: number
+  /** How long a listed catalog stays fresh; 0: until invalidated. */
+  readonly catalogTtlMs: number
 }
 
 /**
@@ -213,7 +222,8 @@ export const limitsOf = (config: PoolConfig): Limits => ({
   maxIdleMs: millis(config.maxIdleTime),
   retryDelayMs: millis(config.retryDelay),
   recoveryTimeoutMs: millis(config.circuitBreakerRecoveryTimeout),
-  shutdownGracePeriodMs: millis(config.shutdownGracePeriod)
+  shutdownGracePeriodMs: millis(config.shutdownGracePeriod),
+  catalogTtlMs: millis(config.catalogTtl)
 })
 
 /**
@@ -271,6 +281,12 @@ export interface PoolState {
   adopt: (member: Member) => void
   /** Called once the pool has nothing left to serve (draining) or has closed. */
   onEmpty: (() => void) | undefined
+  /** The server's session layer: handlers, catalog, subscriptions (shared with the pools that follow). */
+  readonly hub: Hub
+  /** What the session layer may ask of this pool. */
+  host: PoolHost | undefined
+  /** The connection the server's resource subscriptions live on, and who to tell when it leaves. */
+  anchor: { readonly member: Member; readonly lost: () => void } | undefined
 }
 
 /** Whether a member can take one more lease. */
