@@ -8,6 +8,7 @@ import { availableParallelism, cpus, loadavg, totalmem } from "node:os"
 import { fileURLToPath } from "node:url"
 import { sleep } from "./src/measure.ts"
 import type { RowDefinition, RowResult } from "./src/row.ts"
+import { row as catalog } from "./src/rows/catalog.ts"
 import { row as concurrency } from "./src/rows/concurrency.ts"
 import { row as direct } from "./src/rows/direct.ts"
 import { row as hitRate } from "./src/rows/hitRate.ts"
@@ -29,7 +30,8 @@ const allRows: ReadonlyArray<RowDefinition> = [
   hitRate,
   memory,
   lifecycle,
-  instrumentation
+  instrumentation,
+  catalog
 ]
 
 /** `BENCH_ROWS=2,9` runs only those rows. */
