@@ -9,6 +9,7 @@ import { createFixtureServer } from "./server.js"
 
 const usage = `usage: mcp-pool-fixture-server [--transport stdio|http] [--port N] [--host HOST] [--name NAME] [--exit-with-stdin]
                               [--no-ping] [--refuse-if-exists PATH] [--exit-after-handshake MS] [--page-size N]
+                              [--serial]
   --transport               stdio (default) or http
   --port                    HTTP port, 0 (default) picks a free one
   --host                    HTTP interface, default 127.0.0.1
@@ -17,7 +18,9 @@ const usage = `usage: mcp-pool-fixture-server [--transport stdio|http] [--port N
   --no-ping                 (stdio) answer ping with -32601 Method not found, as some servers do
   --refuse-if-exists PATH   exit with code 3 at once, before any handshake, while PATH exists
   --exit-after-handshake MS (stdio) exit with code 4 MS milliseconds after the handshake (a crash loop)
-  --page-size N             answer tools/list, prompts/list, resources/list and resources/templates/list N at a time`
+  --page-size N             answer tools/list, prompts/list, resources/list and resources/templates/list N at a time
+  --serial                  handle one request at a time, in arrival order (http: across all sessions), as
+                            single-threaded servers do; notifications are not queued`
 
 interface Cli {
   readonly transport: "stdio" | "http"
@@ -29,6 +32,7 @@ interface Cli {
   readonly refuseIfExists: string | undefined
   readonly exitAfterHandshakeMs: number | undefined
   readonly pageSize: number | undefined
+  readonly serial: boolean
 }
 
 const fail = (message: string): never => {
@@ -46,6 +50,7 @@ const parseArgs = (argv: ReadonlyArray<string>): Cli => {
   let refuseIfExists: string | undefined
   let exitAfterHandshakeMs: number | undefined
   let pageSize: number | undefined
+  let serial = false
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i] ?? ""
     const eq = arg.indexOf("=")
@@ -91,6 +96,9 @@ const parseArgs = (argv: ReadonlyArray<string>): Cli => {
         pageSize = /^[1-9]\d{0,5}$/.test(v) ? Number(v) : fail(`bad page size: ${v}`)
         break
       }
+      case "--serial":
+        serial = true
+        break
       case "--help":
       case "-h":
         process.stdout.write(`${usage}\n`)
@@ -100,7 +108,18 @@ const parseArgs = (argv: ReadonlyArray<string>): Cli => {
         fail(`unknown argument: ${arg}`)
     }
   }
-  return { transport, port, host, name, exitWithStdin, noPing, refuseIfExists, exitAfterHandshakeMs, pageSize }
+  return {
+    transport,
+    port,
+    host,
+    name,
+    exitWithStdin,
+    noPing,
+    refuseIfExists,
+    exitAfterHandshakeMs,
+    pageSize,
+    serial
+  }
 }
 
 /** Calls `callback` once stdin ends; `drain` reads (and drops) stdin when nothing else reads it. */
@@ -128,6 +147,7 @@ const runStdio = async (cli: Cli): Promise<void> => {
   const server = createFixtureServer({
     ...(cli.name === undefined ? {} : { name: cli.name }),
     ...(cli.pageSize === undefined ? {} : { pageSize: cli.pageSize }),
+    serial: cli.serial,
     // Output gone, process alive: stdin stays open, so the server lives on until it is ended.
     onCloseStdout: () => closeSync(1)
   })
@@ -160,7 +180,8 @@ const runHttp = async (cli: Cli): Promise<void> => {
     port: cli.port,
     host: cli.host,
     onCrash: (code) => process.exit(code),
-    ...(cli.pageSize === undefined ? {} : { pageSize: cli.pageSize })
+    ...(cli.pageSize === undefined ? {} : { pageSize: cli.pageSize }),
+    serial: cli.serial
   })
   const exit = exitOnce(() => server.close())
   process.on("SIGTERM", exit)

@@ -9,7 +9,7 @@ import type { McpServer } from "@modelcontextprotocol/sdk/server/mcp.js"
 import { SSEServerTransport } from "@modelcontextprotocol/sdk/server/sse.js"
 import { StreamableHTTPServerTransport } from "@modelcontextprotocol/sdk/server/streamableHttp.js"
 import { isInitializeRequest } from "@modelcontextprotocol/sdk/types.js"
-import { createFixtureServer } from "./server.js"
+import { createFixtureServer, createRequestQueue } from "./server.js"
 
 /** Options for {@link startHttpFixtureServer}. */
 export interface HttpFixtureServerOptions {
@@ -24,6 +24,11 @@ export interface HttpFixtureServerOptions {
   readonly onCrash?: (code: number) => void
   /** Each session's server answers its lists this many items at a time (see `FixtureServerOptions.pageSize`). */
   readonly pageSize?: number
+  /**
+   * Handle one request at a time across every session of this server, in arrival order, as a
+   * single-threaded server would (see `FixtureServerOptions.serial`): the sessions share one queue.
+   */
+  readonly serial?: boolean
 }
 
 /** A running HTTP fixture server. */
@@ -86,11 +91,14 @@ export const startHttpFixtureServer = async (options: HttpFixtureServerOptions =
 
   // Like a process exit: every session and connection goes, without answers.
   const crash = options.onCrash ?? (() => void shutdown(true))
+  // One queue for every session (Streamable HTTP and SSE alike), as in a single-threaded server.
+  const requestQueue = options.serial === true ? createRequestQueue() : undefined
   const newServer = (): McpServer =>
     createFixtureServer({
       onCrash: crash,
       onForgetSessions: () => sessions.clear(),
-      ...(options.pageSize === undefined ? {} : { pageSize: options.pageSize })
+      ...(options.pageSize === undefined ? {} : { pageSize: options.pageSize }),
+      ...(requestQueue === undefined ? {} : { serial: true, requestQueue })
     })
 
   const handleMcp = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {

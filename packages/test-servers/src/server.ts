@@ -13,10 +13,14 @@ import { paginateLists } from "./internal/pagination.js"
 import { registerRequestsSeen } from "./internal/requestLog.js"
 import { text, toolError } from "./internal/results.js"
 import { JsonRpcError, requestHandler } from "./internal/sdk.js"
+import { createRequestQueue, handleOneAtATime } from "./internal/serial.js"
+import type { RequestQueue } from "./internal/serial.js"
 import { registerServerRequestTools } from "./internal/serverRequests.js"
 
 export { LOGGER_NAME } from "./internal/notifications.js"
 export type { CancelledRequest, RequestsSeen } from "./internal/requestLog.js"
+export { createRequestQueue } from "./internal/serial.js"
+export type { RequestQueue } from "./internal/serial.js"
 export { ELICIT_DEFAULT_URL, elicitFormDefaults, SAMPLE_DEFAULT_MAX_TOKENS } from "./internal/serverRequests.js"
 
 /** The JSON-RPC error code the `fail` tool answers with unless the call passes its own `code`. */
@@ -46,6 +50,22 @@ export interface FixtureServerOptions {
    * items at a time with a `nextCursor` (an unknown cursor is a -32602 error); without it, all at once.
    */
   readonly pageSize?: number
+  /**
+   * When true, the server handles one request at a time, as many single-threaded servers do: every
+   * request (initialize, tools/call, tools/list, ping, ..., methods without a handler too) waits until
+   * the ones that arrived before it have been handled and answered (head-of-line blocking).
+   * Notifications are not queued: a `notifications/cancelled` drops a request still waiting (never
+   * answered, as any cancelled request). `requests_seen` counts a request as it arrives, in flight
+   * while it waits; but it is a request too, answered in its turn.
+   */
+  readonly serial?: boolean
+  /**
+   * In serial mode, the queue requests wait in: servers given the same queue (from
+   * {@link createRequestQueue}) handle their requests one at a time between them, as the sessions of
+   * a single-threaded process would (the HTTP server gives all its sessions one). Defaults to a queue
+   * of this server's own. Ignored unless `serial` is true.
+   */
+  readonly requestQueue?: RequestQueue
 }
 
 /** The names of the tools the fixture server registers, in registration order. */
@@ -325,6 +345,8 @@ export const createFixtureServer = (options: FixtureServerOptions = {}): McpServ
 
   answerFailWithJsonRpcError(mcp)
   if (options.pageSize !== undefined) paginateLists(mcp, options.pageSize)
+  // After every wrapper of a handler: each request waits its turn once (inside the record below).
+  if (options.serial === true) handleOneAtATime(mcp, options.requestQueue ?? createRequestQueue())
   // Last: it wraps every handler installed so far (and any set later) to count what arrives.
   registerRequestsSeen(mcp)
   mcp.registerTool(

@@ -16,6 +16,8 @@ export interface SpawnHttpFixtureServerOptions {
   readonly startTimeoutMs?: number
   /** Passed as `--page-size`: the server answers its lists this many items at a time. */
   readonly pageSize?: number
+  /** Passed as `--serial`: the server handles one request at a time across all its sessions. */
+  readonly serial?: boolean
 }
 
 /** A fixture server running over HTTP in a child process. */
@@ -69,7 +71,8 @@ export const spawnHttpFixtureServer = async (
     options.host ?? "127.0.0.1",
     // stdin is a pipe from this process: if this process dies, the server follows.
     "--exit-with-stdin",
-    ...(options.pageSize === undefined ? [] : ["--page-size", String(options.pageSize)])
+    ...(options.pageSize === undefined ? [] : ["--page-size", String(options.pageSize)]),
+    ...(options.serial === true ? ["--serial"] : [])
   ]
   const child = spawn(process.execPath, args, { stdio: ["pipe", "pipe", "pipe"] })
   let stderrTail = ""

@@ -70,6 +70,8 @@ const streamableHttp = (url: string): Connecting => {
 export interface FixtureSetup {
   /** `--page-size` / `pageSize`. */
   readonly pageSize?: number
+  /** `--serial` / `serial`. */
+  readonly serial?: boolean
 }
 
 /** Connects clients to a fixture server over `transportName`; everything is closed after each test. */
@@ -88,7 +90,10 @@ export const useFixture = (transportName: TransportName, setup: FixtureSetup = {
 
   const open = (): Connecting => {
     if (transportName === "stdio") {
-      const args = setup.pageSize === undefined ? [] : ["--page-size", String(setup.pageSize)]
+      const args = [
+        ...(setup.pageSize === undefined ? [] : ["--page-size", String(setup.pageSize)]),
+        ...(setup.serial === true ? ["--serial"] : [])
+      ]
       const transport = new StdioClientTransport({ ...fixtureStdioConfig(args), stderr: "pipe" })
       return { transport, listening: Promise.resolve() }
     }

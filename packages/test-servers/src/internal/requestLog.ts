@@ -3,11 +3,10 @@
  * requests being handled now and the cancellations received, seen by wrapping the SDK's handlers.
  */
 import type { McpServer } from "@modelcontextprotocol/sdk/server/mcp.js"
-import { CancelledNotificationSchema, ErrorCode } from "@modelcontextprotocol/sdk/types.js"
+import { CancelledNotificationSchema } from "@modelcontextprotocol/sdk/types.js"
 import type { RequestId } from "@modelcontextprotocol/sdk/types.js"
 import { json } from "./results.js"
-import { JsonRpcError, notificationHandler, replaceRequestHandlerMap } from "./sdk.js"
-import type { RequestHandler } from "./sdk.js"
+import { aroundRequests, notificationHandler } from "./sdk.js"
 
 /** A `notifications/cancelled` the server received. */
 export interface CancelledRequest {
@@ -51,33 +50,17 @@ const track = async <A>(log: RequestLog, method: string, extra: unknown, handle:
   }
 }
 
-/** `Protocol`'s map of request handlers, wrapping each handler as it is set: later ones are tracked too. */
-class TrackedHandlers extends Map<string, RequestHandler> {
-  readonly #log: RequestLog
-  constructor(log: RequestLog) {
-    super()
-    this.#log = log
-  }
-  override set(method: string, handler: RequestHandler): this {
-    const log = this.#log
-    return super.set(method, (request, extra) => track(log, method, extra, () => handler(request, extra)))
-  }
-}
-
 /**
  * Starts recording the requests `mcp` receives and the cancellations, and registers `requests_seen`,
  * which answers from that record. Call it last: code that reads a handler to wrap it afterwards (as
- * `answerFailWithJsonRpcError` does) would have that method counted twice. The cancelled notification
- * still goes to `Protocol`'s own handler, which aborts the request.
+ * `answerFailWithJsonRpcError` does) would have that method counted twice. A request is recorded as it
+ * arrives, outside serial mode's queue (set up before this): one waiting its turn is in flight. The
+ * cancelled notification still goes to `Protocol`'s own handler, which aborts the request.
  */
 export const registerRequestsSeen = (mcp: McpServer): void => {
   const log: RequestLog = { methods: new Map(), inFlight: new Set(), cancelled: [] }
-  replaceRequestHandlerMap(mcp, new TrackedHandlers(log))
-  // A method without a handler: answered as Protocol would (-32601 Method not found), but counted.
-  mcp.server.fallbackRequestHandler = (request, extra) =>
-    track(log, request.method, extra, () =>
-      Promise.reject(new JsonRpcError(ErrorCode.MethodNotFound, "Method not found"))
-    )
+  // Every request, methods without a handler included (still answered -32601 Method not found).
+  aroundRequests(mcp, (method, extra, handle) => track(log, method, extra, handle))
 
   const cancel = notificationHandler(mcp, "notifications/cancelled")
   mcp.server.setNotificationHandler(CancelledNotificationSchema, async (notification) => {

@@ -1,8 +1,10 @@
 /**
  * What the fixture reaches inside the SDK's `Protocol` for: the request and notification handlers
- * `McpServer` and `Protocol` installed (to wrap them in place), and errors sent with their own code.
+ * `McpServer` and `Protocol` installed (to wrap them in place, or to run every request inside code of
+ * its own), and errors sent with their own code.
  */
 import type { McpServer } from "@modelcontextprotocol/sdk/server/mcp.js"
+import { ErrorCode } from "@modelcontextprotocol/sdk/types.js"
 
 /** A request handler as `Protocol` stores it: the raw request in, a promise of the result out. */
 export type RequestHandler = (request: unknown, extra: unknown) => Promise<unknown>
@@ -32,14 +34,53 @@ const requestHandlerMap = (mcp: McpServer): ReadonlyMap<unknown, unknown> => {
 }
 
 /**
- * Puts `replacement` in the place of `Protocol`'s map of request handlers, first filled (through its
- * own `set`) with every handler installed so far: later registrations go through its `set` too.
+ * What {@link aroundRequests} puts around the handling of each request: given the request's method,
+ * the `extra` its handler gets and `handle` (which runs the handler), it runs `handle` and settles as
+ * it does (or, having not run it, rejects).
  */
-export const replaceRequestHandlerMap = (mcp: McpServer, replacement: Map<string, RequestHandler>): void => {
-  for (const [method, handler] of requestHandlerMap(mcp)) {
-    if (typeof method === "string" && isHandler(handler)) replacement.set(method, handler)
+export type AroundRequest = <A>(method: string, extra: unknown, handle: () => Promise<A>) => Promise<A>
+
+/**
+ * `Protocol`'s map of request handlers, running each handler set in it inside every {@link AroundRequest}
+ * added so far (the first added innermost), those added after the handler was set included.
+ */
+class HandlersWithArounds extends Map<string, RequestHandler> {
+  readonly #arounds: Array<AroundRequest> = []
+  override set(method: string, handler: RequestHandler): this {
+    return super.set(method, (request, extra) => this.run(method, extra, () => handler(request, extra)))
   }
-  Reflect.set(mcp.server, "_requestHandlers", replacement)
+  /** Runs `handle` inside every around added so far. */
+  run<A>(method: string, extra: unknown, handle: () => Promise<A>): Promise<A> {
+    return this.#arounds.reduce<() => Promise<A>>((inner, around) => () => around(method, extra, inner), handle)()
+  }
+  add(around: AroundRequest): void {
+    this.#arounds.push(around)
+  }
+}
+
+/**
+ * Runs every request `mcp` receives inside `around`: the handlers installed so far, those set later,
+ * and a method without a handler (still answered -32601 Method not found, as `Protocol` would). The
+ * first call puts a map of its own in the place of `Protocol`'s; each call adds an around outside the
+ * earlier ones. Call it after the code that reads a handler to wrap it (which would run it twice).
+ */
+export const aroundRequests = (mcp: McpServer, around: AroundRequest): void => {
+  const current = requestHandlerMap(mcp)
+  if (current instanceof HandlersWithArounds) {
+    current.add(around)
+    return
+  }
+  const handlers = new HandlersWithArounds()
+  for (const [method, handler] of current) {
+    if (typeof method === "string" && isHandler(handler)) handlers.set(method, handler)
+  }
+  Reflect.set(mcp.server, "_requestHandlers", handlers)
+  const fallback =
+    mcp.server.fallbackRequestHandler ??
+    (() => Promise.reject(new JsonRpcError(ErrorCode.MethodNotFound, "Method not found")))
+  mcp.server.fallbackRequestHandler = (request, extra) =>
+    handlers.run(request.method, extra, () => fallback(request, extra))
+  handlers.add(around)
 }
 
 /** The request handler installed for `method`; throws if there is none. */
