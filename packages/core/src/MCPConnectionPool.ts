@@ -43,6 +43,7 @@ import type * as ServerRequests from "./ServerRequests.js"
 import type { ListKind } from "./session/Catalog.js"
 import * as Hub from "./session/Hub.js"
 
+import * as Growth from "./pool/Growth.js"
 import type { HealthCheckResult } from "./pool/Health.js"
 import type { Snapshot } from "./pool/Snapshot.js"
 
@@ -203,6 +204,7 @@ const makeState = (options: MakeOptions) =>
       }),
       phase: "open",
       streak: 0,
+      growth: Growth.make(),
       lastConnectError: undefined,
       lastHealthCheckFailureAt: undefined,
       pingsInFlight: 0,
@@ -263,7 +265,8 @@ export const make = (options: MakeOptions): Effect.Effect<MCPConnectionPool, nev
       pending: () => state.line.size,
       breakerState: () => Telemetry.breakerStateValue(state.breaker.stateUnsafe(state.clock.currentTimeMillisUnsafe())),
       minConnections: state.config.minConnections,
-      maxConnections: state.config.maxConnections
+      maxConnections: state.config.maxConnections,
+      concurrencyLimit: () => Snapshots.meanLimit(state)
     })
     yield* Scope.addFinalizer(state.scope, Effect.sync(unregister))
     // Runs first (finalizers run in reverse): nothing starts again, every connection closes in

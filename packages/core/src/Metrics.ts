@@ -161,6 +161,7 @@ export const poolDetails = (
     leases: c.leases,
     created_at: iso(c.createdAt),
     last_used_at: iso(c.lastUsedAt),
-    alive: c.alive
+    alive: c.alive,
+    concurrency_limit: c.concurrencyLimit
   }))
 })

@@ -44,6 +44,7 @@ const seconds = (positive: boolean) => {
 }
 
 const fallbackRule = `must be "fail" or "direct"`
+const concurrencyRule = `must be "auto" or a whole number >= 1`
 const catalogRule = `must be "shared" or "off"`
 
 const fields = {
@@ -59,7 +60,15 @@ const fields = {
   /** How long a borrower waits for a connection; defaults to `connectionTimeout`. */
   acquireTimeout: seconds(true),
   requestTimeout: seconds(true),
-  maxConcurrentRequestsPerConnection: wholeNumber(1),
+  /** `"auto"`: each connection's limit adapts to the server's latency (see `autoConcurrencyMin`/`Max`). */
+  maxConcurrentRequestsPerConnection: Schema.Union([
+    Schema.Literal("auto"),
+    Schema.Number.check(Schema.makeFilter((n: number) => Number.isInteger(n) && n >= 1, { message: concurrencyRule }))
+  ]).annotate({ message: concurrencyRule }),
+  /** The least requests an adaptive (`"auto"`) connection carries at once. */
+  autoConcurrencyMin: wholeNumber(1),
+  /** The most requests an adaptive (`"auto"`) connection carries at once. */
+  autoConcurrencyMax: wholeNumber(1),
   /** `"direct"`: when the pool cannot serve, run the call on a one-off connection. */
   fallback: Schema.Literals(["fail", "direct"]).annotate({ message: fallbackRule }),
   /** A connection idle longer than this is pinged before it is lent (0: always). */
@@ -92,6 +101,14 @@ export const PoolConfigSchema = Schema.Struct(fields).check(
       : {
           path: ["minConnections"],
           issue: `minConnections must not exceed maxConnections (${config.maxConnections})`
+        }
+  ),
+  Schema.makeFilter((config: { readonly autoConcurrencyMin: number; readonly autoConcurrencyMax: number }) =>
+    config.autoConcurrencyMin <= config.autoConcurrencyMax
+      ? undefined
+      : {
+          path: ["autoConcurrencyMin"],
+          issue: `autoConcurrencyMin must not exceed autoConcurrencyMax (${config.autoConcurrencyMax})`
         }
   )
 )
@@ -160,6 +177,8 @@ export const defaults: Omit<PoolConfig, "acquireTimeout"> = {
   circuitBreakerRecoveryTimeout: 60,
   requestTimeout: 60,
   maxConcurrentRequestsPerConnection: 1,
+  autoConcurrencyMin: 1,
+  autoConcurrencyMax: 64,
   fallback: "fail",
   aliveBypassWindow: 30,
   shutdownGracePeriod: 2,
@@ -186,6 +205,8 @@ export const envVariables: Readonly<Record<keyof PoolConfig, string>> = {
   acquireTimeout: "MCP_POOL_ACQUIRE_TIMEOUT",
   requestTimeout: "MCP_POOL_REQUEST_TIMEOUT",
   maxConcurrentRequestsPerConnection: "MCP_POOL_MAX_CONCURRENT_REQUESTS",
+  autoConcurrencyMin: "MCP_POOL_AUTO_CONCURRENCY_MIN",
+  autoConcurrencyMax: "MCP_POOL_AUTO_CONCURRENCY_MAX",
   fallback: "MCP_POOL_FALLBACK",
   aliveBypassWindow: "MCP_POOL_ALIVE_BYPASS_WINDOW",
   shutdownGracePeriod: "MCP_POOL_SHUTDOWN_GRACE_PERIOD",
@@ -249,8 +270,12 @@ export const resolve = (
 
 // An environment variable is text: a number (blanks around it ignored, a blank one is not a
 // number) or the fallback's word. Then it is decoded like any other value.
-const fromText = (field: Field, text: string): number | string =>
-  field === "fallback" || field === "catalog" ? text.trim() : text.trim() === "" ? Number.NaN : Number(text)
+const fromText = (field: Field, text: string): number | string => {
+  const trimmed = text.trim()
+  if (field === "fallback" || field === "catalog") return trimmed
+  if (field === "maxConcurrentRequestsPerConnection" && trimmed === "auto") return trimmed
+  return trimmed === "" ? Number.NaN : Number(text)
+}
 
 const inEnvironment: Location = {
   source: (path) => {

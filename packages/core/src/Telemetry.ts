@@ -40,6 +40,11 @@ export const MetricName = {
   idleMin: "db.client.connection.idle.min",
   /** Gauge: `maxConnections`. */
   limit: "db.client.connection.limit",
+  /**
+   * Gauge: the requests a connection may carry at once now (its adaptive limit with
+   * `maxConcurrentRequestsPerConnection: "auto"`), the mean over the pool's connections.
+   */
+  concurrencyLimit: "mcp_pool.connection.concurrency_limit",
   /** Counter: acquisitions served by a connection that already existed. */
   hits: "mcp_pool.hits",
   /** Counter: acquisitions that had to open a connection. */

@@ -35,6 +35,8 @@ describe("PoolConfig", () => {
         acquireTimeout: "4",
         requestTimeout: "8",
         maxConcurrentRequestsPerConnection: "3",
+        autoConcurrencyMin: "2",
+        autoConcurrencyMax: "16",
         fallback: "direct",
         aliveBypassWindow: "0",
         shutdownGracePeriod: "1",
@@ -56,6 +58,9 @@ describe("PoolConfig", () => {
       )
       expect(input).toEqual(expected)
       expect(yield* fromEnv({})).toEqual({})
+      expect(yield* fromEnv({ MCP_POOL_MAX_CONCURRENT_REQUESTS: " auto " })).toEqual({
+        maxConcurrentRequestsPerConnection: "auto"
+      })
     })
   )
 
@@ -69,7 +74,18 @@ describe("PoolConfig", () => {
         [{ MCP_CIRCUIT_BREAKER_FAILURE_THRESHOLD: "1.5" }, "MCP_CIRCUIT_BREAKER_FAILURE_THRESHOLD", "whole number"],
         [{ MCP_POOL_FALLBACK: "maybe" }, "MCP_POOL_FALLBACK", `"fail" or "direct"`],
         [{ MCP_POOL_CATALOG: "cached" }, "MCP_POOL_CATALOG", `"shared" or "off"`],
-        [{ MCP_POOL_CATALOG_TTL: "-1" }, "MCP_POOL_CATALOG_TTL", "seconds >= 0"]
+        [{ MCP_POOL_CATALOG_TTL: "-1" }, "MCP_POOL_CATALOG_TTL", "seconds >= 0"],
+        [
+          { MCP_POOL_MAX_CONCURRENT_REQUESTS: "0" },
+          "MCP_POOL_MAX_CONCURRENT_REQUESTS",
+          `"auto" or a whole number >= 1`
+        ],
+        [
+          { MCP_POOL_MAX_CONCURRENT_REQUESTS: "lots" },
+          "MCP_POOL_MAX_CONCURRENT_REQUESTS",
+          `"auto" or a whole number >= 1`
+        ],
+        [{ MCP_POOL_AUTO_CONCURRENCY_MAX: "0" }, "MCP_POOL_AUTO_CONCURRENCY_MAX", "whole number >= 1"]
       ]
       for (const [env, variable, rule] of cases) {
         const error = yield* Effect.flip(fromEnv(env))
@@ -105,6 +121,23 @@ describe("PoolConfig", () => {
       expect(resolved.failure.message).toContain("got 5")
       expect(resolved.failure.message).toContain("maxConnections (3)")
     }
+  })
+
+  it('maxConcurrentRequestsPerConnection is 1 by default, "auto" adapts it; auto bounds are checked', () => {
+    const byDefault = PoolConfig.resolve([], context)
+    expect(Result.isSuccess(byDefault) && byDefault.success.maxConcurrentRequestsPerConnection).toBe(1)
+    const auto = PoolConfig.resolve([{ maxConcurrentRequestsPerConnection: "auto" }], context)
+    expect(Result.isSuccess(auto) && auto.success.maxConcurrentRequestsPerConnection).toBe("auto")
+    const fixed = PoolConfig.resolve([{ maxConcurrentRequestsPerConnection: 4 }], context)
+    expect(Result.isSuccess(fixed) && fixed.success.maxConcurrentRequestsPerConnection).toBe(4)
+    const fromEnvironment = PoolConfig.validateInput({ maxConcurrentRequestsPerConnection: "auto" }, context)
+    expect(Result.isSuccess(fromEnvironment)).toBe(true)
+    const bad = PoolConfig.validateInput({ maxConcurrentRequestsPerConnection: 1.5 }, context)
+    expect(Result.isFailure(bad) && bad.failure.message).toContain(`"auto" or a whole number >= 1`)
+    const crossed = PoolConfig.resolve([{ autoConcurrencyMin: 8, autoConcurrencyMax: 4 }], context)
+    expect(Result.isFailure(crossed) && crossed.failure.message).toContain(
+      "autoConcurrencyMin must not exceed autoConcurrencyMax (4)"
+    )
   })
 
   it("precedence: defaults < environment < file pool block < configureServerPool", () => {

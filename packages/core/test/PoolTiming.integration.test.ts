@@ -10,7 +10,15 @@ describe("time-based pool behaviour, on the test clock", () => {
     Effect.gen(function* () {
       const { manager, close } = yield* startManager(
         { fx: fixtureStdioConfig() },
-        { minConnections: 1, maxConnections: 3, maxIdleTime: 10, retryAttempts: 0, shutdownGracePeriod: 0.5 }
+        // One request per connection: three calls at once need three connections.
+        {
+          minConnections: 1,
+          maxConnections: 3,
+          maxIdleTime: 10,
+          retryAttempts: 0,
+          shutdownGracePeriod: 0.5,
+          maxConcurrentRequestsPerConnection: 1
+        }
       )
       const pool = yield* manager.pool("fx")
       const tools = yield* manager.getMcpTools("fx")

@@ -25,6 +25,10 @@ export interface LiveConnection extends Connection.Connection {
   lastUsedAt: number
   leases: number
   inFlight: number
+  /** The send numbers of the requests in flight, oldest first (a Set keeps insertion order). */
+  readonly outstanding: Set<number>
+  /** The number the next request sent on it gets. */
+  sent: number
   openedOnDemand: boolean
   deadReason: string | undefined
   /** When {@link renewRequestMaps} last ran, in `performance.now()` milliseconds. */
@@ -245,6 +249,8 @@ const adopt = (opening: Opening, resource: Resource): LiveConnection => {
     lastUsedAt: now,
     leases: 0,
     inFlight: 0,
+    outstanding: new Set(),
+    sent: 0,
     openedOnDemand: false,
     deadReason: undefined,
     requestMapsRenewedAt: performance.now(),

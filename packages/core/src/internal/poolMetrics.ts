@@ -28,6 +28,8 @@ export interface PoolSources {
   readonly breakerState: () => number
   readonly minConnections: number
   readonly maxConnections: number
+  /** The mean of the connections' concurrency limits now. */
+  readonly concurrencyLimit: () => number
 }
 
 type Counter = Metric.Counter<number>
@@ -290,6 +292,12 @@ export class PoolTelemetry {
       lazyGauge(MetricName.pendingRequests, "Borrowers waiting for a connection", base, sources.pending),
       lazyGauge(MetricName.idleMin, "minConnections", base, () => sources.minConnections),
       lazyGauge(MetricName.limit, "maxConnections", base, () => sources.maxConnections),
+      lazyGauge(
+        MetricName.concurrencyLimit,
+        "Requests a connection may carry at once now, the mean over the pool's connections",
+        base,
+        sources.concurrencyLimit
+      ),
       lazyGauge(
         MetricName.circuitBreakerState,
         "Circuit breaker state: 0 closed, 1 half-open, 2 open",

@@ -72,7 +72,8 @@ export const schemas = {
         leases: Schema.Number,
         created_at: Schema.String,
         last_used_at: Schema.String,
-        alive: Schema.Boolean
+        alive: Schema.Boolean,
+        concurrency_limit: Schema.Number
       })
     )
   }),

@@ -77,7 +77,10 @@ export const release = (state: PoolState, ticket: Ticket): void => {
   offer(state, member)
 }
 
-/** The oldest connection with room: the newest ones then idle out first. */
+/**
+ * The oldest connection with room: the newest ones then idle out first, and with adaptive
+ * limits a connection is filled to its limit (and may raise it) before the next one is used.
+ */
 const pick = (state: PoolState): Member | undefined => {
   for (const member of state.members) if (hasRoom(state, member)) return member
   return undefined

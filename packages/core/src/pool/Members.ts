@@ -9,6 +9,8 @@ import * as Exit from "effect/Exit"
 import type * as Fiber from "effect/Fiber"
 import * as Scope from "effect/Scope"
 import * as Connection from "../internal/connection.js"
+import * as Growth from "./Growth.js"
+import { Limiter } from "./Limiter.js"
 import type { MCPConnectionError } from "../Errors.js"
 import { observeExhaustion } from "./Alerting.js"
 import { type Member, type PoolState, alive } from "./State.js"
@@ -115,6 +117,18 @@ const backOff = (state: PoolState, delay: number): Effect.Effect<void> =>
 /** Openings under way now that no back-off holds. */
 const openingNow = (state: PoolState): number => state.opening - state.hurry.size
 
+/**
+ * The adaptive limit of a new connection, when the pool's is `"auto"`. A connection whose server
+ * requests can only be attributed to a call while it carries one call (stdio, SSE; see
+ * docs/protocol.md) keeps one, so that adapting never sends a call's elicitation elsewhere.
+ */
+const limiterFor = (state: PoolState, connection: Connection.LiveConnection): Limiter | undefined => {
+  const adaptive = state.limits.adaptive
+  if (adaptive === undefined) return undefined
+  const inexact = connection.attribution !== undefined && !connection.attribution.exact
+  return new Limiter(inexact ? { min: 1, max: 1 } : adaptive, performance.now())
+}
+
 /** Whether the pool has no connection alive and one being opened: its borrowers wait for that. */
 export const awaitingFirstOpen = (state: PoolState): boolean => alive(state) === 0 && openingNow(state) > 0
 
@@ -139,7 +153,8 @@ const memberOf = (
     closed: false,
     // `closeNow` shares one close between its callers and waits for it, so a second caller
     // (the pool's shutdown while a retired connection closes) also waits for the process to end.
-    close: Effect.uninterruptible(Effect.andThen(Connection.closeNow(connection), Scope.close(scope, Exit.void)))
+    close: Effect.uninterruptible(Effect.andThen(Connection.closeNow(connection), Scope.close(scope, Exit.void))),
+    limiter: limiterFor(state, connection)
   }
   // A server request is a call's only while that call is the connection's one borrower.
   if (connection.attribution !== undefined) connection.attribution.holders = () => member.active
@@ -247,13 +262,19 @@ export const keepMinimum = (state: PoolState): void => {
 export const growForLine = (state: PoolState, joining: number): void => {
   if (state.phase !== "open") return
   const waiting = state.line.size + joining
-  if (waiting <= openingNow(state) * state.limits.perConnection) return
+  if (waiting <= openingNow(state) * (state.limits.adaptive?.min ?? state.limits.perConnection)) return
+  // With adaptive limits, only when every connection is at a limit that no longer rises (see `Growth`).
+  const adaptive = state.limits.adaptive !== undefined
+  if (adaptive && !Growth.mayGrow(state)) return
   for (const wake of state.hurry) {
     state.hurry.delete(wake)
     wake()
     return
   }
-  if (state.members.length + state.opening < state.config.maxConnections) open(state, true)
+  if (state.members.length + state.opening < state.config.maxConnections) {
+    if (adaptive) Growth.grew(state)
+    open(state, true)
+  }
 }
 
 /**

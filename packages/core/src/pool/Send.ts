@@ -8,6 +8,7 @@ import { MCPAborted, type MCPCallError } from "../Errors.js"
 import { classify, describeCause } from "../internal/classify.js"
 import * as Telemetry from "../internal/telemetry.js"
 import type { Attempt } from "../session/Attribution.js"
+import { type Limiter, PROOF_DELAY_MS } from "./Limiter.js"
 import { closed, release } from "./Admission.js"
 import { connectionOptions } from "./Members.js"
 import type { Member, PoolState, RequestInfo, Run, SdkRequestOptions, Ticket } from "./State.js"
@@ -70,6 +71,25 @@ const callInfo = (state: PoolState, info: RequestInfo) => ({
   sentAt: performance.now()
 })
 
+/**
+ * Pings the connection a moment after a request went out, while that request runs: a server
+ * that answers the ping first runs requests concurrently, and its connection may carry several
+ * (see `Limiter`). A server that answers in order answers the ping after the request; no
+ * caller waits for it either way.
+ */
+const proveConcurrency = (connection: Connection.LiveConnection, limiter: Limiter, running: () => boolean): void => {
+  const timer = setTimeout(() => {
+    if (!running() || !Connection.isAlive(connection)) return
+    connection.client.ping().then(
+      () => {
+        if (running()) limiter.proven()
+      },
+      () => {}
+    )
+  }, PROOF_DELAY_MS)
+  timer.unref()
+}
+
 /** The SDK options of a request: the pool's shared object, or one that also carries the fiber's signal. */
 const sdkOptions = (state: PoolState, signal: AbortSignal | undefined): SdkRequestOptions =>
   signal === undefined ? state.requestOptions : { timeout: state.limits.requestTimeoutMs, signal }
@@ -98,11 +118,31 @@ export const send = <A>(
   let done = false
   const attribution = connection.attribution
   let attempt: Attempt | undefined = undefined
-  const settle = (): void => {
+  // What the connection carried when this request went out, and its place in line, for its
+  // adaptive limit.
+  const carried = connection.inFlight
+  const number = connection.sent++
+  connection.outstanding.add(number)
+  /** `measured`: the request ended with the server's answer or a failure, not its caller's abort. */
+  const settle = (measured: boolean): void => {
     done = true
     if (attempt !== undefined) attribution?.end(attempt)
     connection.inFlight--
+    // Answered while a request sent before it was not: the server does not answer in order.
+    const overtook = connection.outstanding.values().next().value !== number
+    connection.outstanding.delete(number)
     Telemetry.released(call, state.telemetry)
+    const limiter = call.member?.limiter
+    if (measured && pooled && limiter !== undefined) {
+      limiter.record(
+        info.target === undefined ? info.method : `${info.method} ${info.target}`,
+        call.releasedAt - call.leasedAt,
+        carried,
+        state.line.size > 0,
+        overtook,
+        call.releasedAt
+      )
+    }
     // The time just read for the release, as epoch milliseconds (no second clock read).
     connection.lastUsedAt = performance.timeOrigin + call.releasedAt
     if (pooled) release(state, call)
@@ -116,23 +156,25 @@ export const send = <A>(
     } catch (cause) {
       attribution?.sent()
       const error = failure(state, connection, info, cause)
-      settle()
+      settle(false)
       resume(Effect.fail(error))
       return
     }
     attribution?.sent()
+    const limiter = pooled ? call.member?.limiter : undefined
+    if (limiter?.wantsProof(performance.now()) === true) proveConcurrency(connection, limiter, () => !done)
     sent.then(
       (value) => {
         if (done) return
         // A connection that serves a call ends a streak of failures to open one.
         state.streak = 0
-        settle()
+        settle(true)
         resume(Effect.succeed(value))
       },
       (cause: unknown) => {
         if (done) return
         const error = failure(state, connection, info, cause)
-        settle()
+        settle(!(error instanceof MCPAborted) && state.phase === "open")
         resume(Effect.fail(error))
       }
     )
@@ -145,7 +187,7 @@ export const send = <A>(
         start(resume, signal)
         // Interrupted: the signal aborts the SDK request (which sends notifications/cancelled).
         return Effect.sync(() => {
-          if (!done) settle()
+          if (!done) settle(false)
         })
       })
   // Only HTTP has transport instrumentation that could use the span as its parent.

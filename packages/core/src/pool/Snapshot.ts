@@ -5,7 +5,7 @@
 import type * as CircuitBreaker from "../CircuitBreaker.js"
 import * as Connection from "../internal/connection.js"
 import * as Judgement from "./Judgement.js"
-import { alive, type Counters, inUse, type PoolState } from "./State.js"
+import { alive, type Counters, inUse, limitOf, type Member, type PoolState } from "./State.js"
 
 /**
  * What the pool reports of one connection.
@@ -22,6 +22,11 @@ export interface ConnectionInfo {
   readonly createdAt: number
   readonly lastUsedAt: number
   readonly alive: boolean
+  /**
+   * The requests it may carry at once now: its adaptive limit (`"auto"`), else the fixed
+   * `maxConcurrentRequestsPerConnection`.
+   */
+  readonly concurrencyLimit: number
 }
 
 /**
@@ -75,16 +80,28 @@ export const reading = (state: PoolState, now: number): Judgement.Reading => ({
   now
 })
 
-const connectionInfo = (connection: Connection.LiveConnection): ConnectionInfo => ({
-  id: connection.id,
-  pid: connection.pid,
-  sessionId: connection.sessionId,
-  inFlight: connection.inFlight,
-  leases: connection.leases,
-  createdAt: connection.createdAt,
-  lastUsedAt: connection.lastUsedAt,
-  alive: Connection.isAlive(connection)
-})
+const connectionInfo = (state: PoolState, member: Member): ConnectionInfo => {
+  const connection = member.connection
+  return {
+    id: connection.id,
+    pid: connection.pid,
+    sessionId: connection.sessionId,
+    inFlight: connection.inFlight,
+    leases: connection.leases,
+    createdAt: connection.createdAt,
+    lastUsedAt: connection.lastUsedAt,
+    alive: Connection.isAlive(connection),
+    concurrencyLimit: limitOf(state, member)
+  }
+}
+
+/** The mean of the connections' limits now (0 without a connection). */
+export const meanLimit = (state: PoolState): number => {
+  if (state.members.length === 0) return 0
+  let sum = 0
+  for (const member of state.members) sum += limitOf(state, member)
+  return sum / state.members.length
+}
 
 /** Takes a snapshot of the pool. */
 export const snapshot = (state: PoolState): Snapshot => {
@@ -101,7 +118,7 @@ export const snapshot = (state: PoolState): Snapshot => {
     pendingRequests: read.waiting,
     counters: { ...state.counters },
     utilization: Judgement.utilization(read.inUse, state.config.maxConnections),
-    connections: state.members.map((member) => connectionInfo(member.connection)),
+    connections: state.members.map((member) => connectionInfo(state, member)),
     circuitBreakerState: read.breakerState,
     window: read.window,
     lastHealthCheckFailureAt: state.lastHealthCheckFailureAt,

@@ -20,6 +20,8 @@ import type * as SlidingWindow from "../internal/window.js"
 import type { PoolConfig } from "../PoolConfig.js"
 import type * as ServerConfig from "../ServerConfig.js"
 import type * as ServerRequests from "../ServerRequests.js"
+import type { Growth } from "./Growth.js"
+import type { Limiter, LimiterOptions } from "./Limiter.js"
 import type { Hub } from "../session/Hub.js"
 import type { PoolHost } from "../session/PoolHost.js"
 
@@ -153,6 +155,8 @@ export interface Member {
   closed: boolean
   /** Closes the connection (and its process); runs once, whoever calls it. */
   readonly close: Effect.Effect<void>
+  /** Its adaptive limit (`"auto"`); absent when the limit is fixed. */
+  readonly limiter: Limiter | undefined
 }
 
 /**
@@ -189,8 +193,10 @@ export interface ServerInfo {
 
 /** Times of the pool's settings, in milliseconds, computed once. */
 export interface Limits {
-  /** Requests (leases) one connection carries at once. */
+  /** Requests (leases) one connection carries at once when fixed; the upper bound when adaptive. */
   readonly perConnection: number
+  /** The bounds of each connection's adaptive limit; absent when the limit is fixed. */
+  readonly adaptive: LimiterOptions | undefined
   readonly connectionTimeoutMs: number
   readonly acquireTimeoutMs: number
   readonly requestTimeoutMs: number
@@ -214,7 +220,19 @@ export const millis = (seconds: number): number => Math.round(seconds * 1000)
 
 /** The limits of a configuration. */
 export const limitsOf = (config: PoolConfig): Limits => ({
-  perConnection: Math.min(config.maxConcurrentRequestsPerConnection, MAX_IN_FLIGHT_PER_CONNECTION),
+  perConnection: Math.min(
+    config.maxConcurrentRequestsPerConnection === "auto"
+      ? config.autoConcurrencyMax
+      : config.maxConcurrentRequestsPerConnection,
+    MAX_IN_FLIGHT_PER_CONNECTION
+  ),
+  adaptive:
+    config.maxConcurrentRequestsPerConnection === "auto"
+      ? {
+          min: Math.min(config.autoConcurrencyMin, MAX_IN_FLIGHT_PER_CONNECTION),
+          max: Math.min(config.autoConcurrencyMax, MAX_IN_FLIGHT_PER_CONNECTION)
+        }
+      : undefined,
   connectionTimeoutMs: millis(config.connectionTimeout),
   acquireTimeoutMs: millis(config.acquireTimeout),
   requestTimeoutMs: millis(config.requestTimeout),
@@ -264,6 +282,8 @@ export interface PoolState {
   phase: Phase
   /** Consecutive failures to open a connection that stays up; spaces out the pool's own re-opening. */
   streak: number
+  /** What an adaptive pool remembers of its growth (see `Growth`). */
+  readonly growth: Growth
   lastConnectError: MCPConnectionError | undefined
   /** Clock time (ms) of the last failed health check, if any. */
   lastHealthCheckFailureAt: number | undefined
@@ -289,9 +309,13 @@ export interface PoolState {
   anchor: { readonly member: Member; readonly lost: () => void } | undefined
 }
 
+/** The requests (leases) a member carries at once now: its adaptive limit, or the fixed one. */
+export const limitOf = (state: PoolState, member: Member): number =>
+  member.limiter === undefined ? state.limits.perConnection : member.limiter.limit
+
 /** Whether a member can take one more lease. */
 export const hasRoom = (state: PoolState, member: Member): boolean =>
-  member.active < state.limits.perConnection && member.connection.deadReason === undefined && !member.removed
+  member.active < limitOf(state, member) && member.connection.deadReason === undefined && !member.removed
 
 /** Members with at least one lease. */
 export const inUse = (state: PoolState): number => {

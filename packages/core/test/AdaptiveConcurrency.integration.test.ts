@@ -1,0 +1,119 @@
+/**
+ * `maxConcurrentRequestsPerConnection: "auto"` against real servers: a server that answers
+ * slow requests one at a time keeps one per connection and gets more connections; a server that
+ * runs them concurrently (proven by a ping answered first) and a fast one are multiplexed. The
+ * limit shows in `/pools/{name}` as `concurrency_limit`.
+ */
+import { afterEach, describe, expect, it } from "vitest"
+import { fixtureStdioConfig } from "@mcp-pool/test-servers"
+import { createMcpConnectionManager, type MCPConnectionManagerPromise } from "../src/index.js"
+
+const open: Array<MCPConnectionManagerPromise> = []
+afterEach(async () => {
+  await Promise.all(open.splice(0).map((manager) => manager.close()))
+})
+
+const start = async (args: ReadonlyArray<string>, pool: Record<string, unknown>) => {
+  const manager = await createMcpConnectionManager({
+    servers: { fx: fixtureStdioConfig(args) },
+    defaults: {
+      retryAttempts: 0,
+      shutdownGracePeriod: 0.5,
+      maxConcurrentRequestsPerConnection: "auto",
+      ...pool
+    },
+    logLevel: "none"
+  })
+  open.push(manager)
+  return manager
+}
+
+/**
+ * Runs `callers` loops of `call` until `done()` holds (checked after each call) or `calls`
+ * calls were made; answers the highest limit of any connection seen after each call.
+ */
+const load = async (
+  manager: MCPConnectionManagerPromise,
+  callers: number,
+  calls: number,
+  call: () => Promise<unknown>,
+  done: (highest: number) => boolean
+): Promise<number> => {
+  let highest = 0
+  let left = calls
+  await Promise.all(
+    Array.from({ length: callers }, async () => {
+      while (left-- > 0 && !done(highest)) {
+        await call()
+        const details = await manager.pool("fx")
+        for (const connection of details.connections) highest = Math.max(highest, connection.concurrency_limit)
+      }
+    })
+  )
+  return highest
+}
+
+describe('adaptive concurrency ("auto")', () => {
+  it("a server that answers slow requests one at a time keeps one per connection and gets more connections", async () => {
+    const manager = await start(["--serial"], { minConnections: 1, maxConnections: 4 })
+    const tools = manager.tools("fx")
+    const highest = await load(
+      manager,
+      4,
+      400,
+      () => tools.callTool({ name: "sleep", arguments: { ms: 20 } }),
+      () => false
+    )
+    expect(highest).toBe(1)
+    const details = await manager.pool("fx")
+    expect(details.connections.length).toBeGreaterThan(1)
+    expect(details.connections.every((c) => c.concurrency_limit === 1)).toBe(true)
+  })
+
+  it("a server that runs slow requests concurrently is multiplexed once a ping overtakes a request", async () => {
+    const manager = await start([], { minConnections: 1, maxConnections: 1 })
+    const tools = manager.tools("fx")
+    const highest = await load(
+      manager,
+      8,
+      2_000,
+      () => tools.callTool({ name: "sleep", arguments: { ms: 20 } }),
+      (limit) => limit > 1
+    )
+    expect(highest).toBeGreaterThan(1)
+  })
+
+  it("fast requests are multiplexed while that raises the connection's throughput", async () => {
+    const manager = await start([], { minConnections: 1, maxConnections: 1 })
+    const tools = manager.tools("fx")
+    const highest = await load(
+      manager,
+      32,
+      20_000,
+      () => tools.callTool({ name: "echo", arguments: { text: "x" } }),
+      (limit) => limit > 1
+    )
+    expect(highest).toBeGreaterThan(1)
+  })
+
+  it('a number fixes the limit; "auto" bounds are kept', async () => {
+    const fixed = await start([], { minConnections: 1, maxConnections: 1, maxConcurrentRequestsPerConnection: 3 })
+    expect((await fixed.pool("fx")).connections.map((c) => c.concurrency_limit)).toEqual([3])
+    const bounded = await start([], {
+      minConnections: 1,
+      maxConnections: 1,
+      autoConcurrencyMin: 2,
+      autoConcurrencyMax: 4
+    })
+    const tools = bounded.tools("fx")
+    const highest = await load(
+      bounded,
+      16,
+      5_000,
+      () => tools.callTool({ name: "echo", arguments: { text: "x" } }),
+      () => false
+    )
+    expect(highest).toBeLessThanOrEqual(4)
+    expect((await bounded.pool("fx")).connections.every((c) => c.concurrency_limit >= 2)).toBe(true)
+  })
+})

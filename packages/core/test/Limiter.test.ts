@@ -1,0 +1,125 @@
+/**
+ * The adaptive limit of one connection, driven by simulated servers (pure: no clock, no I/O):
+ * one that answers concurrently up to a capacity, one that answers one request at a time, one
+ * with a fast and a slow tool.
+ */
+import { describe, expect, it } from "vitest"
+import { Limiter } from "../src/pool/Limiter.js"
+
+/** A server's latency for a request of `kind` when `inFlight` requests share the connection. */
+interface Server {
+  (kind: string, inFlight: number): number
+  /** Whether it answers a later request before an earlier one (runs them concurrently). */
+  readonly outOfOrder: boolean
+}
+
+const simulated = (latency: (kind: string, inFlight: number) => number, outOfOrder: boolean): Server =>
+  Object.assign(latency, { outOfOrder })
+
+/**
+ * Runs `requests` requests through a connection kept at its limit (a saturated caller), each
+ * kind in turn from `kinds`: answers the limits seen after each request and the final time.
+ */
+const drive = (limiter: Limiter, server: Server, requests: number, kinds = ["echo"], start = 0) => {
+  let now = start
+  const limits: Array<number> = []
+  const times: Array<number> = []
+  for (let i = 0; i < requests; i++) {
+    const inFlight = limiter.limit
+    const kind = kinds[i % kinds.length] ?? "echo"
+    const latency = server(kind, inFlight)
+    // The pool's ping while a request runs: answered first only by a server that runs them concurrently.
+    if (limiter.wantsProof(now) && server.outOfOrder) limiter.proven()
+    // The connection completes `inFlight` requests per `latency`.
+    now += latency / inFlight
+    limiter.record(kind, latency, inFlight, true, server.outOfOrder && inFlight > 1, now)
+    limits.push(limiter.limit)
+    times.push(now)
+  }
+  return { limits, times, now }
+}
+
+/** Answers in 1 ms until `capacity` requests run at once; beyond, they queue. */
+const concurrent = (capacity: number): Server =>
+  simulated((_kind, inFlight) => (inFlight <= capacity ? 1 : inFlight / capacity), true)
+
+/** One request at a time, in order: a request sent with n in flight waits for the n - 1 before it. */
+const serial = (service: number): Server => simulated((_kind, inFlight) => service * inFlight, false)
+
+/** A 1 ms and a 200 ms tool on a server that runs 16 requests at once. */
+const fastAndSlow: Server = simulated(
+  (kind, inFlight) => (kind === "slow" ? 200 : 1) * Math.max(1, inFlight / 16),
+  true
+)
+
+const tail = (limits: ReadonlyArray<number>, n: number) => limits.slice(-n)
+
+describe("the adaptive concurrency limit of a connection", () => {
+  it("starts at its lower bound and rises on a server that answers concurrently, to about its capacity", () => {
+    const limiter = new Limiter({ min: 1, max: 64 }, 0)
+    expect(limiter.limit).toBe(1)
+    const { limits } = drive(limiter, concurrent(8), 4_000)
+    const settled = tail(limits, 1_000)
+    // Raised while the throughput grows, so about the capacity (a raise past it is taken back).
+    expect(Math.min(...settled)).toBeGreaterThanOrEqual(6)
+    expect(Math.max(...settled)).toBeLessThanOrEqual(16)
+    expect(limiter.saturated).toBe(true)
+  })
+
+  it("stays at 1 on a server that answers one request at a time, and says so", () => {
+    const limiter = new Limiter({ min: 1, max: 64 }, 0)
+    const { limits } = drive(limiter, serial(5), 4_000)
+    // Its requests are slow (5 ms) and answered in order: a second one would wait for the first.
+    expect(Math.max(...limits)).toBe(1)
+    expect(limiter.saturated).toBe(true)
+  })
+
+  it("one tool of 1 ms and 200 ms calls on a server that answers in order is never multiplexed", () => {
+    const limiter = new Limiter({ min: 1, max: 64 }, 0)
+    // The same kind (one tool, different arguments): latency alone cannot tell the calls apart.
+    let calls = 0
+    const mixed = simulated((_kind, inFlight) => (calls++ % 10 === 9 ? 200 : 1) * inFlight, false)
+    const { limits } = drive(limiter, mixed, 4_000)
+    expect(Math.max(...limits)).toBe(1)
+  })
+
+  it("a slow tool is not taken for a queue: latency is compared per kind of request", () => {
+    const limiter = new Limiter({ min: 1, max: 64 }, 0)
+    const { limits } = drive(limiter, fastAndSlow, 4_000, ["fast", "slow"])
+    expect(Math.min(...tail(limits, 500))).toBeGreaterThanOrEqual(12)
+  })
+
+  it("does not rise while the connection is not using its limit", () => {
+    const limiter = new Limiter({ min: 1, max: 64 }, 0)
+    drive(limiter, concurrent(64), 200)
+    const before = limiter.limit
+    expect(before).toBeGreaterThan(4)
+    // Now nobody waits for a connection: nothing says more would help.
+    for (let i = 0; i < 1_000; i++) limiter.record("echo", 1, before, false, true, 10_000 + i)
+    expect(limiter.limit).toBe(before)
+  })
+
+  it("keeps within its bounds", () => {
+    const low = new Limiter({ min: 3, max: 5 }, 0)
+    expect(low.limit).toBe(3)
+    drive(low, concurrent(100), 2_000)
+    expect(low.limit).toBe(5)
+    const { limits } = drive(low, serial(5), 2_000, ["echo"], 100_000)
+    expect(Math.min(...limits)).toBe(3)
+  })
+
+  it("follows a change of load within two seconds of its clock", () => {
+    const limiter = new Limiter({ min: 1, max: 64 }, 0)
+    // A fast concurrent server, then the same server slowed to one request at a time.
+    const first = drive(limiter, concurrent(16), 5_000)
+    expect(limiter.limit).toBeGreaterThanOrEqual(12)
+    const changed = first.now
+    const after = drive(limiter, serial(1), 3_000, ["echo"], changed)
+    // Down to 1 within 2 s of the change, and from then on at most a short try at 2 now and then.
+    const settledAt = after.limits.indexOf(1)
+    expect(settledAt).toBeGreaterThanOrEqual(0)
+    expect((after.times[settledAt] ?? Infinity) - changed).toBeLessThan(2_000)
+    expect(Math.max(...after.limits.slice(settledAt))).toBeLessThanOrEqual(2)
+    expect(limiter.limit).toBe(1)
+  })
+})
