@@ -8,6 +8,7 @@ import { availableParallelism, cpus, loadavg, totalmem } from "node:os"
 import { fileURLToPath } from "node:url"
 import { sleep } from "./src/measure.ts"
 import type { RowDefinition, RowResult } from "./src/row.ts"
+import { row as adaptive } from "./src/rows/adaptive.ts"
 import { row as catalog } from "./src/rows/catalog.ts"
 import { row as concurrency } from "./src/rows/concurrency.ts"
 import { row as direct } from "./src/rows/direct.ts"
@@ -31,7 +32,8 @@ const allRows: ReadonlyArray<RowDefinition> = [
   memory,
   lifecycle,
   instrumentation,
-  catalog
+  catalog,
+  adaptive
 ]
 
 /** `BENCH_ROWS=2,9` runs only those rows. */
