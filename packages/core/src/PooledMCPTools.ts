@@ -6,15 +6,16 @@
  */
 import type { Client } from "@modelcontextprotocol/sdk/client/index.js"
 import type { RequestOptions } from "@modelcontextprotocol/sdk/shared/protocol.js"
-import { EmptyResultSchema, ErrorCode, type LoggingLevel } from "@modelcontextprotocol/sdk/types.js"
+import { EmptyResultSchema, type LoggingLevel } from "@modelcontextprotocol/sdk/types.js"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import type * as Fiber from "effect/Fiber"
 import * as Cause from "effect/Cause"
 import * as Stream from "effect/Stream"
-import { MCPAborted, type MCPCallError, MCPManagerClosed, MCPRequestError, type MCPServerNotFound } from "./Errors.js"
+import { MCPAborted, type MCPCallError, MCPManagerClosed, type MCPServerNotFound } from "./Errors.js"
+import { invalidToolCall, mergeOptions, untilAborted, withMeta } from "./internal/callOptions.js"
 import { cacheable, lists, readAll } from "./internal/listing.js"
-import type { ListKind, MCPConnectionPool, SdkRequestOptions, ServerSession, TraceMeta } from "./MCPConnectionPool.js"
+import type { ListKind, MCPConnectionPool, ServerSession, TraceMeta } from "./MCPConnectionPool.js"
 import type * as Notifications from "./Notifications.js"
 import type * as ServerRequests from "./ServerRequests.js"
 
@@ -177,36 +178,6 @@ export interface PooledMCPToolsPromise {
   readonly onListChanged: (listener: (event: Notifications.ListChanged) => void) => () => void
 }
 
-/** The pool's SDK options with the caller's: the caller's win, except that both signals abort the request. */
-const mergeOptions = (pool: SdkRequestOptions, user: CallOptions | undefined): RequestOptions => {
-  if (user === undefined) return pool
-  const { idempotent: _, handlers: __, signal, ...rest } = user
-  const merged: RequestOptions = { ...pool, ...rest }
-  if (signal !== undefined) merged.signal = pool.signal === undefined ? signal : AbortSignal.any([pool.signal, signal])
-  return merged
-}
-
-interface HasMeta {
-  readonly _meta?: object | undefined
-}
-
-/** The request's params with the trace context merged into `_meta` (a copy; the caller's object is not touched). */
-const withMeta = <P extends HasMeta | undefined>(params: P, meta: TraceMeta): P => {
-  if (meta === undefined) return params
-  return { ...params, _meta: { ...params?._meta, ...meta } }
-}
-
-/** The failure of a `callTool` without a tool name: the request is not sent. */
-const invalidToolCall = (serverName: string, params: unknown): MCPRequestError =>
-  new MCPRequestError({
-    serverName,
-    method: "tools/call",
-    code: ErrorCode.InvalidParams,
-    reason: `callTool needs params with a tool name, e.g. { name: "echo", arguments: {...} } (got ${
-      params === null ? "null" : typeof params === "object" ? "an object without a string name" : typeof params
-    }); nothing was sent`
-  })
-
 /**
  * Builds the Effect flavour over a way to find the pool (looked up on every call, so that a
  * pool rebuilt by `configureServerPool` is picked up). `current`, when given, answers the
@@ -323,24 +294,6 @@ export const make = (
       ),
     listChanged: Stream.unwrap(session((s) => Effect.succeed(s.listChanged)))
   }
-}
-
-/** Waits for `effect` (shared with other callers) until `signal` aborts: then `MCPAborted`, the effect left running. */
-const untilAborted = <A>(
-  effect: Effect.Effect<A, MCPCallError>,
-  signal: AbortSignal,
-  serverName: string,
-  method: string
-): Effect.Effect<A, MCPCallError> => {
-  const abortedError = () =>
-    new MCPAborted({ serverName, method, reason: signal.reason === undefined ? "aborted" : String(signal.reason) })
-  if (signal.aborted) return Effect.fail(abortedError())
-  const onAbort = Effect.callback<never, MCPAborted>((resume) => {
-    const listener = () => resume(Effect.fail(abortedError()))
-    signal.addEventListener("abort", listener, { once: true })
-    return Effect.sync(() => signal.removeEventListener("abort", listener))
-  })
-  return Effect.raceFirst(effect, onAbort)
 }
 
 /**
