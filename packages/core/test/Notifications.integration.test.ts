@@ -4,38 +4,19 @@
  * the pool keeps, moved when it goes), list changes as a Stream; and what the pool tells the
  * server when a caller gives up (notifications/cancelled).
  */
-import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest"
+import { describe, expect, it } from "vitest"
 import { it as effectIt } from "@effect/vitest"
 import * as Effect from "effect/Effect"
 import * as Fiber from "effect/Fiber"
 import * as Stream from "effect/Stream"
-import { fixtureStdioConfig, type SpawnedHttpFixtureServer, spawnHttpFixtureServer } from "@mcp-pool/test-servers"
-import {
-  createMcpConnectionManager,
-  type MCPConnectionManagerPromise,
-  type Notifications,
-  type PooledMCPTools
-} from "../src/index.js"
+import { fixtureStdioConfig } from "@mcp-pool/test-servers"
+import { createMcpConnectionManager, type Notifications, type PooledMCPTools } from "../src/index.js"
+import { quickDefaults, promiseSuite } from "./promiseKit.js"
 import { captureLogs, realWait, startManager, text } from "./support.js"
 
-const defaults = { retryAttempts: 0, shutdownGracePeriod: 0.5, connectionTimeout: 10 }
-const open: Array<MCPConnectionManagerPromise> = []
-let http: SpawnedHttpFixtureServer
-
-beforeAll(async () => {
-  http = await spawnHttpFixtureServer()
-})
-afterAll(async () => {
-  await http.stop()
-})
-afterEach(async () => {
-  await Promise.all(open.splice(0).map((manager) => manager.close()))
-})
-
-const transports = {
-  stdio: () => fixtureStdioConfig(),
-  http: () => ({ type: "http", url: http.url })
-} as const
+const suite = promiseSuite()
+const defaults = quickDefaults
+const transports = suite.transports
 
 /**
  * Makes every connection's session go: over stdio each server process exits (one crash per
@@ -55,8 +36,7 @@ const start = async (server: unknown, pool: Record<string, unknown>) => {
     servers: { fx: server },
     defaults: { ...defaults, ...pool }
   })
-  open.push(manager)
-  return manager
+  return suite.keep(manager)
 }
 
 const until = async (predicate: () => boolean | Promise<boolean>, what: string, timeoutMs = 10_000) => {

@@ -7,34 +7,15 @@
 import { Client } from "@modelcontextprotocol/sdk/client/index.js"
 import { StdioClientTransport } from "@modelcontextprotocol/sdk/client/stdio.js"
 import { McpError } from "@modelcontextprotocol/sdk/types.js"
-import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest"
-import {
-  elicitFormDefaults,
-  fixtureStdioConfig,
-  type SpawnedHttpFixtureServer,
-  spawnHttpFixtureServer
-} from "@mcp-pool/test-servers"
-import { createMcpConnectionManager, type MCPConnectionManagerPromise, type ServerRequests } from "../src/index.js"
+import { describe, expect, it } from "vitest"
+import { elicitFormDefaults, fixtureStdioConfig } from "@mcp-pool/test-servers"
+import { createMcpConnectionManager, type ServerRequests } from "../src/index.js"
+import { quickDefaults, promiseSuite } from "./promiseKit.js"
 import { text } from "./support.js"
 
-const defaults = { retryAttempts: 0, shutdownGracePeriod: 0.5, connectionTimeout: 10 }
-const open: Array<MCPConnectionManagerPromise> = []
-let http: SpawnedHttpFixtureServer
-
-beforeAll(async () => {
-  http = await spawnHttpFixtureServer()
-})
-afterAll(async () => {
-  await http.stop()
-})
-afterEach(async () => {
-  await Promise.all(open.splice(0).map((manager) => manager.close()))
-})
-
-const transports = {
-  stdio: () => fixtureStdioConfig(),
-  http: () => ({ type: "http", url: http.url })
-} as const
+const suite = promiseSuite()
+const defaults = quickDefaults
+const transports = suite.transports
 
 const start = async (
   server: unknown,
@@ -48,8 +29,7 @@ const start = async (
     ...(handlers === undefined ? {} : { handlers }),
     ...(serverHandlers === undefined ? {} : { serverHandlers: { fx: serverHandlers } })
   })
-  open.push(manager)
-  return manager
+  return suite.keep(manager)
 }
 
 /** The `result` the fixture's server-request tools answer with: what the client's handler said. */
@@ -230,7 +210,7 @@ describe("attribution on a shared connection", () => {
   it("Streamable HTTP: two callers in flight on one connection each get only their own elicitation", async () => {
     const serverLevel: Array<string> = []
     const manager = await start(
-      { type: "http", url: http.url },
+      { type: "http", url: suite.httpUrl() },
       { minConnections: 1, maxConnections: 1, maxConcurrentRequestsPerConnection: 2 },
       {
         elicitation: (params) => {
@@ -331,7 +311,7 @@ describe("what is advertised", () => {
         a: { roots: () => ({ roots: [{ uri: "file:///a" }] }), sampling: () => sampled("from a") }
       }
     })
-    open.push(manager)
+    suite.keep(manager)
     expect(answerOf(await manager.tools("a").callTool({ name: "roots", arguments: {} }))).toEqual({
       roots: [{ uri: "file:///a" }]
     })
