@@ -44,6 +44,7 @@ import type { ListKind } from "./session/Catalog.js"
 import * as Hub from "./session/Hub.js"
 
 import * as Growth from "./pool/Growth.js"
+import { ServerProfile } from "./pool/Limiter.js"
 import type { HealthCheckResult } from "./pool/Health.js"
 import type { Snapshot } from "./pool/Snapshot.js"
 
@@ -204,6 +205,7 @@ const makeState = (options: MakeOptions) =>
       }),
       phase: "open",
       streak: 0,
+      profile: new ServerProfile(),
       growth: Growth.make(),
       lastConnectError: undefined,
       lastHealthCheckFailureAt: undefined,

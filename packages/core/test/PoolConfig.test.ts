@@ -123,11 +123,9 @@ describe("PoolConfig", () => {
     }
   })
 
-  it('maxConcurrentRequestsPerConnection is 1 by default, "auto" adapts it; auto bounds are checked', () => {
+  it('maxConcurrentRequestsPerConnection is "auto" by default, a number fixes it; auto bounds are checked', () => {
     const byDefault = PoolConfig.resolve([], context)
-    expect(Result.isSuccess(byDefault) && byDefault.success.maxConcurrentRequestsPerConnection).toBe(1)
-    const auto = PoolConfig.resolve([{ maxConcurrentRequestsPerConnection: "auto" }], context)
-    expect(Result.isSuccess(auto) && auto.success.maxConcurrentRequestsPerConnection).toBe("auto")
+    expect(Result.isSuccess(byDefault) && byDefault.success.maxConcurrentRequestsPerConnection).toBe("auto")
     const fixed = PoolConfig.resolve([{ maxConcurrentRequestsPerConnection: 4 }], context)
     expect(Result.isSuccess(fixed) && fixed.success.maxConcurrentRequestsPerConnection).toBe(4)
     const fromEnvironment = PoolConfig.validateInput({ maxConcurrentRequestsPerConnection: "auto" }, context)

@@ -1,23 +1,23 @@
 /**
  * An adaptive limit of the requests one connection carries at once (the `"auto"` setting of
- * `maxConcurrentRequestsPerConnection`), found by climbing the connection's throughput:
+ * `maxConcurrentRequestsPerConnection`):
  *
- * - Latency is measured against its recent minimum, per kind of request (method and target), so
- *   that a slow tool is not taken for a queue. A window (twice as many requests as the limit, at
- *   least {@link MIN_WINDOW}) gives the mean latency ratio `r` and the throughput in units of
- *   that minimum, `x = in flight / r` (Little's law).
- * - While borrowers wait for a connection (more could be sent), the limit tries the next level
- *   up, and keeps it only if it paid: the throughput grew by at least {@link GAIN} of the move's
- *   proportion. A server that answers one request at a time gains nothing from a second one (its
- *   latency doubles instead) and stays at 1; a concurrent server is raised until it stops
- *   answering faster in total.
- * - A move that did not pay is taken back, and the next try goes the other way after a pause
- *   that doubles up to {@link MAX_BACKOFF_MS}: a level below that does as well is kept, so a
- *   server that became slower (or busier) is followed down as it was followed up.
+ * - Each request's latency is divided by the least latency of its kind (method and target) in
+ *   the last 10 to 20 s. A window of requests (twice the limit, at least {@link MIN_WINDOW})
+ *   gives the mean of those ratios and, by Little's law, the connection's throughput in units of
+ *   that minimum: requests in flight divided by the mean ratio.
+ * - Requests that are not fast (see {@link FAST_MS}) on a server not known to run
+ *   requests concurrently go one at a time: a short call must not wait behind a long one. The
+ *   pool finds out by pinging a connection while a request runs (see {@link Limiter.wantsProof}).
+ * - Otherwise, while borrowers wait for a connection, the limit tries the next level up (x1.5,
+ *   at least +1). For slow requests the raise is kept only if the throughput grew by {@link GAIN}
+ *   of the move's proportion, and the level below is tried in turn; for fast ones it is kept
+ *   unless the throughput fell by {@link DROP}. A move that did not pay is taken back and tried
+ *   again after a pause that doubles up to {@link MAX_BACKOFF_MS} (reset once nobody waits).
  *
- * A connection whose limit no longer rises (a raise did not pay, or it is at its upper bound)
- * is {@link Limiter.saturated}: only then does the pool open another connection for waiting
- * borrowers. Pure: the caller gives the time. See docs/performance.md.
+ * A connection whose limit no longer rises (a raise did not pay, one at a time, or its upper
+ * bound) is {@link Limiter.saturated}: only then may the pool open another connection for
+ * waiting borrowers (see `Growth`). Pure: the caller gives the time. See docs/performance.md.
  */
 
 /** The bounds of a limiter. */
@@ -38,17 +38,27 @@ export const FIRST_BACKOFF_MS = 500
 /** A request counts at most this many times its minimum (one stuck request does not decide alone). */
 const MAX_RATIO = 50
 /**
- * Requests slower than this on average (ms) are multiplexed only on a server that has shown it
- * runs requests concurrently (it answered a later request before an earlier one): a request
+ * Requests are fast when the quickest sent alone took less than this (ms) and their mean less
+ * than {@link SLOW_MEAN_MS}: those are multiplexed while that does not lower the connection's
+ * throughput by {@link DROP}. Slower ones are multiplexed only on a server that has shown it runs
+ * requests concurrently (it answered a later request, or a ping, before an earlier one): a request
  * queued behind a slow one on a server that answers in order waits for all of it.
  */
-export const IN_ORDER_MS = 5
-/** The weight of one request in the typical latency (about the last 50 count). */
-const TYPICAL_WEIGHT = 0.02
-/** Requests seen before the typical latency says whether they are slow. */
+export const FAST_MS = 0.5
+/** See {@link FAST_MS}: the mean latency (ms) past which requests are not fast. */
+export const SLOW_MEAN_MS = 10
+/** The weight of one request in the service time (about the last 50 count). */
+const SERVICE_WEIGHT = 0.02
+/** How long a ceiling of fast requests must hold before the pool counts the connection saturated. */
+export const CEILING_HOLDS_MS = 500
+/** The share by which a raise may lower the throughput of fast requests and still be kept. */
+export const DROP = 0.25
+/** Requests sent alone before the service time says whether they are slow... */
 const KNOWN_AFTER = 16
+/** ...after these first ones, which a process still warming up makes slow. */
+const WARM_UP = 16
 /** How long after a slow request went out the pool pings its connection to see which answer comes first. */
-export const PROOF_DELAY_MS = 2 * IN_ORDER_MS
+export const PROOF_DELAY_MS = 10
 const FIRST_PROOF_PAUSE_MS = 1_000
 const MAX_PROOF_PAUSE_MS = 60_000
 /** The kinds of request a limiter keeps a minimum for; beyond, the oldest kind is dropped. */
@@ -75,48 +85,47 @@ const above = (limit: number, max: number): number => Math.min(max, Math.max(lim
 /** The next level down from `limit`. */
 const below = (limit: number, min: number): number => Math.max(min, Math.min(limit - 1, Math.ceil(limit / 1.5)))
 
-/** The adaptive limit of one connection. */
-export class Limiter {
-  /** The limit now: whole requests, between the bounds. */
-  limit: number
-  /** When the limit last changed (the caller's clock, ms). */
-  changedAt: number
-  private readonly baselines = new Map<string, Baseline>()
-  private samples = 0
-  private ratios = 0
-  /** The mean latency of recent requests (ms), slowly moving: whether they are slow. */
-  private typicalMs = 0
-  private seen = 0
-  /** The server answered a request before one sent earlier on this connection: it runs them concurrently. */
+/**
+ * What the connections of one pool learn of their server, shared so that a new connection knows
+ * it at once: its service time (the mean latency of requests sent alone, after the first ones,
+ * which a cold process makes slow), and whether it runs requests concurrently.
+ */
+export class ServerProfile {
+  private serviceMs = 0
+  private leastMs = Number.POSITIVE_INFINITY
+  private alone = 0
+  /** The server answered a request (or a ping) before one sent earlier on the same connection. */
   concurrent = false
   private proofPauseMs = 0
   private nextProofAt = 0
-  private carried = 0
-  private demand = false
-  /** The move under test: kept if it pays. */
-  private trial: Trial | undefined = undefined
-  /** Which way the next try goes when nothing is under test. */
-  private nextUp = true
-  private backoffMs = 0
-  private quietUntil = 0
-  private atCeiling = false
 
-  constructor(
-    private readonly options: LimiterOptions,
-    now: number
-  ) {
-    this.limit = options.min
-    this.changedAt = now
+  /** A request sent alone took `latencyMs`. */
+  served(latencyMs: number): void {
+    this.alone++
+    if (this.alone <= WARM_UP) return
+    if (latencyMs < this.leastMs) this.leastMs = latencyMs
+    // The plain mean of the first requests, then a slowly moving one.
+    this.serviceMs += (latencyMs - this.serviceMs) * Math.max(SERVICE_WEIGHT, 1 / (this.alone - WARM_UP))
   }
 
   /**
-   * Whether the pool should find out now whether the server runs requests concurrently: not
-   * known yet, and not tried lately (the pauses double up to a minute). The pool pings the
-   * connection {@link PROOF_DELAY_MS} after a request went out; a ping answered before that
-   * request proves it (see {@link proven}). No caller's request waits for the ping.
+   * Whether its requests are fast: the quickest under {@link FAST_MS} (a round trip with next to
+   * no work: waiting behind one costs little) and their mean under {@link SLOW_MEAN_MS} (no long
+   * ones among them to wait behind). `undefined` until known.
+   */
+  fast(): boolean | undefined {
+    if (this.alone < WARM_UP + KNOWN_AFTER) return undefined
+    return this.leastMs < FAST_MS && this.serviceMs < SLOW_MEAN_MS
+  }
+
+  /**
+   * Whether the pool should find out now whether the server runs requests concurrently: its
+   * requests are slow, it is not known to, and it was not tried lately (the pauses double from a
+   * second up to a minute). The pool pings the connection {@link PROOF_DELAY_MS} after a request
+   * went out; a ping answered before that request proves it. No caller's request waits for it.
    */
   wantsProof(now: number): boolean {
-    if (this.concurrent || now < this.nextProofAt || this.typicalMs < IN_ORDER_MS) return false
+    if (this.concurrent || now < this.nextProofAt || this.fast() !== false) return false
     this.proofPauseMs = Math.min(MAX_PROOF_PAUSE_MS, Math.max(FIRST_PROOF_PAUSE_MS, this.proofPauseMs * 2))
     this.nextProofAt = now + this.proofPauseMs
     return true
@@ -126,14 +135,60 @@ export class Limiter {
   proven(): void {
     this.concurrent = true
   }
+}
+
+/** The adaptive limit of one connection. */
+export class Limiter {
+  /** The limit now: whole requests, between the bounds. */
+  limit: number
+  /** When the limit last changed (the caller's clock, ms). */
+  changedAt: number
+  private readonly baselines = new Map<string, Baseline>()
+  private samples = 0
+  private ratios = 0
+  private carried = 0
+  private demand = false
+  /** The move under test: kept if it pays. */
+  private trial: Trial | undefined = undefined
+  /** Which way the next try goes when nothing is under test. */
+  private nextUp = true
+  private backoffMs = 0
+  private quietUntil = 0
+  private atCeiling = false
+  /** Since when (the caller's clock, ms) the limit has been at a ceiling, for fast requests. */
+  private ceilingSince = 0
+
+  constructor(
+    private readonly options: LimiterOptions,
+    /** What every connection of the pool learns of the server, shared. */
+    private readonly profile: ServerProfile,
+    now: number
+  ) {
+    this.limit = options.min
+    this.changedAt = now
+  }
+
+  /** See {@link ServerProfile.wantsProof}. */
+  wantsProof(now: number): boolean {
+    return this.profile.wantsProof(now)
+  }
+
+  /** See {@link ServerProfile.proven}. */
+  proven(): void {
+    this.profile.proven()
+  }
 
   /**
-   * Whether raising the limit is not expected to help now: a raise did not pay, or the limit is
-   * at its upper bound. The pool opens another connection for waiting borrowers only when every
-   * connection is saturated.
+   * Whether raising the limit is not expected to help now: requests that are not fast on a
+   * server not known to run them concurrently, the upper bound, or (for fast requests, whose
+   * measurements are noisier) a raise that did not pay at least {@link CEILING_HOLDS_MS} ago and
+   * none that paid since. The pool opens another connection for waiting borrowers only when
+   * every connection is saturated.
    */
-  get saturated(): boolean {
-    return this.atCeiling || this.limit >= this.options.max
+  saturated(now: number): boolean {
+    if (this.limit >= this.options.max) return true
+    if (!this.atCeiling) return false
+    return this.profile.fast() !== true || now - this.ceilingSince >= CEILING_HOLDS_MS
   }
 
   /**
@@ -145,11 +200,9 @@ export class Limiter {
   record(kind: string, latencyMs: number, inFlight: number, waiting: boolean, overtook: boolean, now: number): boolean {
     const least = this.baseline(kind, latencyMs, now)
     this.ratios += Math.min(MAX_RATIO, latencyMs / Math.max(least, 0.001))
-    this.seen++
-    // The plain mean of the first requests, then a slowly moving one.
-    const weight = Math.max(TYPICAL_WEIGHT, 1 / this.seen)
-    this.typicalMs += (latencyMs - this.typicalMs) * weight
-    if (overtook) this.concurrent = true
+    // Sent alone (or with no more than the least the connection carries): the service time.
+    if (inFlight <= this.options.min) this.profile.served(latencyMs)
+    if (overtook) this.profile.proven()
     this.carried += inFlight
     this.samples++
     if (waiting && inFlight >= this.limit) this.demand = true
@@ -160,9 +213,6 @@ export class Limiter {
   /** Ends a window: judges the move under test, or tries the next one. */
   private decide(now: number): boolean {
     const throughput = this.carried / this.samples / (this.ratios / this.samples)
-    // Until enough requests were seen, nothing is tried (and the connection is not saturated).
-    const known = this.seen >= KNOWN_AFTER
-    const slow = this.typicalMs >= IN_ORDER_MS
     const demand = this.demand
     this.samples = 0
     this.ratios = 0
@@ -170,43 +220,51 @@ export class Limiter {
     this.demand = false
     const trial = this.trial
     this.trial = undefined
-    if (trial !== undefined) {
-      if (this.judge(trial, throughput, now)) return this.moveTo(trial.from, now)
+    // Until the server's service time is known, nothing is tried (and nothing is saturated).
+    const fast = this.profile.fast()
+    if (fast === undefined) return false
+    const { min, max } = this.options
+    if (!fast && !this.profile.concurrent) {
+      // Slow requests on a server not known to run them concurrently: one at a time, as a
+      // request queued behind a slow one would wait for all of it.
+      this.atCeiling = true
+      return this.moveTo(min, now)
     }
+    if (trial !== undefined && this.judge(trial, throughput, now, fast)) return this.moveTo(trial.from, now)
     if (!demand) {
       // Nobody waited: when they do again, the load changed, and the next try comes sooner.
       this.backoffMs = 0
       return false
     }
     if (now < this.quietUntil) return false
-    const { min, max } = this.options
-    // At the top, the only way to try is down.
-    if ((!this.nextUp || this.limit >= max) && this.limit > min) {
+    // Slow requests: at the top, or after a raise that did not pay, the next try is down.
+    if (!fast && (!this.nextUp || this.limit >= max) && this.limit > min) {
       this.trial = { from: this.limit, throughput, up: false }
       return this.moveTo(below(this.limit, min), now)
     }
     this.nextUp = true
     if (this.limit >= max) return false
-    if (!known) return false
-    if (slow && !this.concurrent) {
-      // Slow requests on a server not known to run them concurrently: one at a time.
-      this.atCeiling = true
-      return false
-    }
     this.trial = { from: this.limit, throughput, up: true }
     return this.moveTo(above(this.limit, max), now)
   }
 
   /**
-   * Judges a move by the throughput of the window after it: the upper level must do better by
-   * GAIN of the move's proportion. Answers whether to move back (the move was wrong: the next
-   * try goes the other way, after a longer pause).
+   * Judges a move by the throughput of the window after it. Slow requests: the upper level must
+   * do better by GAIN of the move's proportion. Fast requests: a raise is kept unless the
+   * throughput fell by {@link DROP} (a queue in the connection costs them little, and less than
+   * one in the pool). Answers whether to move back (the next try then goes the other way, after
+   * a longer pause).
    */
-  private judge(trial: Trial, throughput: number, now: number): boolean {
+  private judge(trial: Trial, throughput: number, now: number, fast: boolean): boolean {
     const upper = trial.up ? { level: this.limit, throughput } : { level: trial.from, throughput: trial.throughput }
     const lower = trial.up ? { level: trial.from, throughput: trial.throughput } : { level: this.limit, throughput }
-    const paid = upper.throughput >= lower.throughput * (1 + GAIN * ((upper.level - lower.level) / lower.level))
-    this.atCeiling = !(trial.up && paid)
+    const paid =
+      fast && trial.up
+        ? throughput >= trial.throughput * (1 - DROP)
+        : upper.throughput >= lower.throughput * (1 + GAIN * ((upper.level - lower.level) / lower.level))
+    const ceiling = !(trial.up && paid)
+    if (ceiling && !this.atCeiling) this.ceilingSince = now
+    this.atCeiling = ceiling
     if (trial.up === paid) {
       // Right: on the same way at once.
       this.backoffMs = 0

@@ -126,7 +126,7 @@ const limiterFor = (state: PoolState, connection: Connection.LiveConnection): Li
   const adaptive = state.limits.adaptive
   if (adaptive === undefined) return undefined
   const inexact = connection.attribution !== undefined && !connection.attribution.exact
-  return new Limiter(inexact ? { min: 1, max: 1 } : adaptive, performance.now())
+  return new Limiter(inexact ? { min: 1, max: 1 } : adaptive, state.profile, performance.now())
 }
 
 /** Whether the pool has no connection alive and one being opened: its borrowers wait for that. */
@@ -272,7 +272,6 @@ export const growForLine = (state: PoolState, joining: number): void => {
     return
   }
   if (state.members.length + state.opening < state.config.maxConnections) {
-    if (adaptive) Growth.grew(state)
     open(state, true)
   }
 }

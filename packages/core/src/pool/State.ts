@@ -21,7 +21,7 @@ import type { PoolConfig } from "../PoolConfig.js"
 import type * as ServerConfig from "../ServerConfig.js"
 import type * as ServerRequests from "../ServerRequests.js"
 import type { Growth } from "./Growth.js"
-import type { Limiter, LimiterOptions } from "./Limiter.js"
+import type { Limiter, LimiterOptions, ServerProfile } from "./Limiter.js"
 import type { Hub } from "../session/Hub.js"
 import type { PoolHost } from "../session/PoolHost.js"
 
@@ -282,6 +282,8 @@ export interface PoolState {
   phase: Phase
   /** Consecutive failures to open a connection that stays up; spaces out the pool's own re-opening. */
   streak: number
+  /** What the adaptive limits of the pool's connections learnt of its server (see `Limiter`). */
+  readonly profile: ServerProfile
   /** What an adaptive pool remembers of its growth (see `Growth`). */
   readonly growth: Growth
   lastConnectError: MCPConnectionError | undefined
