@@ -50,15 +50,15 @@ export const SLOW_MEAN_MS = 10
 /** The weight of one request in the service time (about the last 50 count). */
 const SERVICE_WEIGHT = 0.02
 /** How long a ceiling of fast requests must hold before the pool counts the connection saturated. */
-export const CEILING_HOLDS_MS = 500
+export const CEILING_HOLDS_MS = 1_000
 /** The share by which a raise may lower the throughput of fast requests and still be kept. */
-export const DROP = 0.25
+export const DROP = 0.35
 /** Requests sent alone before the service time says whether they are slow... */
 const KNOWN_AFTER = 16
 /** ...after these first ones, which a process still warming up makes slow. */
 const WARM_UP = 16
-/** How long after a slow request went out the pool pings its connection to see which answer comes first. */
-export const PROOF_DELAY_MS = 10
+/** How long after a request went out the pool pings its connection to see which answer comes first. */
+export const PROOF_DELAY_MS = 0
 const FIRST_PROOF_PAUSE_MS = 1_000
 const MAX_PROOF_PAUSE_MS = 60_000
 /** The kinds of request a limiter keeps a minimum for; beyond, the oldest kind is dropped. */
