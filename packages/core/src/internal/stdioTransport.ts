@@ -2,43 +2,23 @@
  * A stdio MCP client transport that runs the server in its own process group and ends the whole
  * group (wrappers such as `npx` or `sh -c`, their children, and what left the group) on close.
  */
-import { type ChildProcessWithoutNullStreams, spawn } from "node:child_process"
-import { getDefaultEnvironment } from "@modelcontextprotocol/sdk/client/stdio.js"
+import type { ChildProcessWithoutNullStreams } from "node:child_process"
 import { ReadBuffer, serializeMessage } from "@modelcontextprotocol/sdk/shared/stdio.js"
 import type { Transport } from "@modelcontextprotocol/sdk/shared/transport.js"
 import type { JSONRPCMessage } from "@modelcontextprotocol/sdk/types.js"
 import { collectProcessTree, endProcessTree, registerGroup } from "./processGroup.js"
 import { StderrLines } from "./stderrLines.js"
+import {
+  describeExit,
+  type ProcessExit,
+  type ProcessGroupStdioTransportOptions,
+  spawnGroupLeader
+} from "./stdioProcess.js"
 import { SendFailed, StdinWriter } from "./stdinWriter.js"
 
 export { type GroupEvents, killProcessGroup } from "./processGroup.js"
 export { SendFailed }
-
-/** How to start a stdio MCP server and how long to let it shut down. */
-export interface ProcessGroupStdioTransportOptions {
-  /** The executable to run, looked up on the `PATH` of `env` (no shell). */
-  readonly command: string
-  /** Its arguments. */
-  readonly args?: ReadonlyArray<string>
-  /** Variables merged over `baseEnv`. */
-  readonly env?: Readonly<Record<string, string>>
-  /** What `env` is merged over; the SDK's default environment (`getDefaultEnvironment()`) when absent. */
-  readonly baseEnv?: Readonly<Record<string, string>>
-  /** The working directory of the server; ours when absent. */
-  readonly cwd?: string
-  /** Receives the server's stderr line by line; stderr is never written to our console. */
-  readonly onStderr?: (line: string) => void
-  /** How long the process group gets between SIGTERM and SIGKILL; 2000 ms when absent. */
-  readonly killGracePeriodMs?: number
-}
-
-/** How a server process ended: its exit code, or the signal that ended it. */
-export interface ProcessExit {
-  /** The exit code, or null when a signal ended the process (or it never spawned). */
-  readonly code: number | null
-  /** The signal that ended the process, or null. */
-  readonly signal: NodeJS.Signals | null
-}
+export type { ProcessExit, ProcessGroupStdioTransportOptions } from "./stdioProcess.js"
 
 const DEFAULT_KILL_GRACE_PERIOD_MS = 2_000
 /** How long to wait, once the group is gone, for the last buffered stdout bytes. */
@@ -47,9 +27,6 @@ const STDOUT_DRAIN_WAIT_MS = 100
 const asError = (value: unknown): Error => (value instanceof Error ? value : new Error(String(value)))
 
 type State = "new" | "starting" | "open" | "closing" | "closed"
-
-const describeExit = (exit: ProcessExit): string =>
-  exit.signal !== null ? `was killed by ${exit.signal}` : `exited with code ${String(exit.code)}`
 
 /**
  * An MCP client `Transport` over the stdio of a server process that leads its own process group,
@@ -172,16 +149,9 @@ export class ProcessGroupStdioTransport implements Transport {
 
   /** Spawns the server as the leader of a new process group and listens to it; undefined if spawn threw. */
   private spawnChild(fail: (cause: unknown) => void): ChildProcessWithoutNullStreams | undefined {
-    const { command, args = [], cwd } = this.options
     let child: ChildProcessWithoutNullStreams
     try {
-      child = spawn(command, [...args], {
-        detached: true,
-        stdio: ["pipe", "pipe", "pipe"],
-        env: { ...(this.options.baseEnv ?? getDefaultEnvironment()), ...this.options.env },
-        ...(cwd === undefined ? {} : { cwd }),
-        windowsHide: true
-      })
+      child = spawnGroupLeader(this.options)
     } catch (error) {
       fail(error)
       return undefined
