@@ -71,6 +71,19 @@ const callInfo = (state: PoolState, info: RequestInfo) => ({
   sentAt: performance.now()
 })
 
+/** Gives a request's latency to its connection's adaptive limit; the kind is its method and target. */
+const measure = (
+  state: PoolState,
+  limiter: Limiter,
+  info: RequestInfo,
+  call: PoolCall,
+  carried: number,
+  overtook: boolean
+): void => {
+  const kind = info.target === undefined ? info.method : `${info.method} ${info.target}`
+  limiter.record(kind, call.releasedAt - call.leasedAt, carried, state.line.size > 0, overtook, call.releasedAt)
+}
+
 /**
  * Pings the connection a moment after a request went out, while that request runs: a server
  * that answers the ping first runs requests concurrently, and its connection may carry several
@@ -118,30 +131,23 @@ export const send = <A>(
   let done = false
   const attribution = connection.attribution
   let attempt: Attempt | undefined = undefined
-  // What the connection carried when this request went out, and its place in line, for its
-  // adaptive limit.
+  // With an adaptive limit: what the connection carried when this request went out, and its
+  // place in line (a fixed limit measures nothing).
+  const limiter = pooled ? call.member?.limiter : undefined
   const carried = connection.inFlight
-  const number = connection.sent++
-  connection.outstanding.add(number)
+  const number = limiter === undefined ? -1 : connection.sent++
+  if (limiter !== undefined) connection.outstanding.add(number)
   /** `measured`: the request ended with the server's answer or a failure, not its caller's abort. */
   const settle = (measured: boolean): void => {
     done = true
     if (attempt !== undefined) attribution?.end(attempt)
     connection.inFlight--
-    // Answered while a request sent before it was not: the server does not answer in order.
-    const overtook = connection.outstanding.values().next().value !== number
-    connection.outstanding.delete(number)
     Telemetry.released(call, state.telemetry)
-    const limiter = call.member?.limiter
-    if (measured && pooled && limiter !== undefined) {
-      limiter.record(
-        info.target === undefined ? info.method : `${info.method} ${info.target}`,
-        call.releasedAt - call.leasedAt,
-        carried,
-        state.line.size > 0,
-        overtook,
-        call.releasedAt
-      )
+    if (limiter !== undefined) {
+      // Answered while a request sent before it was not: the server does not answer in order.
+      const overtook = connection.outstanding.values().next().value !== number
+      connection.outstanding.delete(number)
+      if (measured) measure(state, limiter, info, call, carried, overtook)
     }
     // The time just read for the release, as epoch milliseconds (no second clock read).
     connection.lastUsedAt = performance.timeOrigin + call.releasedAt
@@ -161,8 +167,7 @@ export const send = <A>(
       return
     }
     attribution?.sent()
-    const limiter = pooled ? call.member?.limiter : undefined
-    if (limiter?.wantsProof(performance.now()) === true) proveConcurrency(connection, limiter, () => !done)
+    if (limiter?.wantsProof(call.leasedAt) === true) proveConcurrency(connection, limiter, () => !done)
     sent.then(
       (value) => {
         if (done) return
