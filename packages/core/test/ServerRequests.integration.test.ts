@@ -40,6 +40,15 @@ const answerOf = (result: object): Record<string, unknown> => {
   return structured.result
 }
 
+/** Waits in real time until `predicate` holds; fails after 10 s. */
+const until = async (predicate: () => Promise<boolean>): Promise<void> => {
+  const deadline = Date.now() + 10_000
+  while (!(await predicate())) {
+    if (Date.now() > deadline) throw new Error(`not met within 10 s: ${predicate.toString()}`)
+    await new Promise((resolve) => setTimeout(resolve, 25))
+  }
+}
+
 /** A promise and its resolver, to hold handlers until every caller has been asked. */
 const gate = () => {
   const state: { release: () => void } = { release: () => {} }
@@ -274,6 +283,30 @@ describe("attribution on a shared connection", () => {
     expect(own).toEqual([])
     expect(serverLevel.toSorted()).toEqual(["for a", "for b"])
     expect(results.map((r) => (answerOf(r).content as { readonly name: string }).name)).toEqual(["server", "server"])
+  })
+})
+
+describe("roots that changed", () => {
+  it("sendRootsListChanged tells every open connection of the pool", async () => {
+    const manager = await start(
+      fixtureStdioConfig(),
+      { minConnections: 2, maxConnections: 2 },
+      {
+        roots: () => ({ roots: [{ uri: "file:///work" }] })
+      }
+    )
+    const tools = manager.tools("fx")
+    await until(async () => (await manager.pool("fx")).connections.length === 2)
+    await tools.sendRootsListChanged()
+    // One call on each connection (a server with handlers over stdio carries one call at a time).
+    const seen = await Promise.all(
+      [0, 1].map(() => tools.callTool({ name: "requests_seen", arguments: {} }, undefined, { timeout: 10_000 }))
+    )
+    expect(seen.map((result) => (result.structuredContent as { readonly rootsChanged: number }).rootsChanged)).toEqual([
+      1, 1
+    ])
+    const pids = new Set((await manager.pool("fx")).connections.map((c) => c.pid))
+    expect(pids.size).toBe(2)
   })
 })
 

@@ -15,7 +15,8 @@ const RequestId = z.union([z.string(), z.number()])
 const RequestsSeenSchema = z.object({
   methods: z.record(z.string(), z.number()),
   inFlight: z.array(RequestId),
-  cancelled: z.array(z.object({ requestId: RequestId, reason: z.string().exactOptional() }))
+  cancelled: z.array(z.object({ requestId: RequestId, reason: z.string().exactOptional() })),
+  rootsChanged: z.number()
 })
 
 const requestsSeen = async (client: Client): Promise<RequestsSeen> => {
@@ -61,8 +62,17 @@ describe.each(transportNames)("requests_seen over %s", (transportName) => {
         "fixture/unknown": 1
       },
       inFlight: [],
-      cancelled: []
+      cancelled: [],
+      rootsChanged: 0
     })
+  })
+
+  it("counts the roots/list_changed notifications it received", async () => {
+    const client = await connect({ roots: { listChanged: true } })
+    await client.sendRootsListChanged()
+    await client.sendRootsListChanged()
+    // Notifications are not answered: a request sent after them arrives after them.
+    expect((await requestsSeen(client)).rootsChanged).toBe(2)
   })
 
   it("sees a request in flight, then its cancellation, which still aborts it", async () => {

@@ -3,7 +3,7 @@
  * requests being handled now and the cancellations received, seen by wrapping the SDK's handlers.
  */
 import type { McpServer } from "@modelcontextprotocol/sdk/server/mcp.js"
-import { CancelledNotificationSchema } from "@modelcontextprotocol/sdk/types.js"
+import { CancelledNotificationSchema, RootsListChangedNotificationSchema } from "@modelcontextprotocol/sdk/types.js"
 import type { RequestId } from "@modelcontextprotocol/sdk/types.js"
 import { json } from "./results.js"
 import { aroundRequests, notificationHandler } from "./sdk.js"
@@ -24,12 +24,15 @@ export interface RequestsSeen {
   readonly inFlight: ReadonlyArray<RequestId>
   /** The cancellations received, in order (ids of requests already answered included). */
   readonly cancelled: ReadonlyArray<CancelledRequest>
+  /** How many `notifications/roots/list_changed` this instance received. */
+  readonly rootsChanged: number
 }
 
 interface RequestLog {
   readonly methods: Map<string, number>
   readonly inFlight: Set<RequestId>
   readonly cancelled: Array<CancelledRequest>
+  rootsChanged: number
 }
 
 const requestIdOf = (extra: unknown): RequestId | undefined => {
@@ -58,7 +61,7 @@ const track = async <A>(log: RequestLog, method: string, extra: unknown, handle:
  * cancelled notification still goes to `Protocol`'s own handler, which aborts the request.
  */
 export const registerRequestsSeen = (mcp: McpServer): void => {
-  const log: RequestLog = { methods: new Map(), inFlight: new Set(), cancelled: [] }
+  const log: RequestLog = { methods: new Map(), inFlight: new Set(), cancelled: [], rootsChanged: 0 }
   // Every request, methods without a handler included (still answered -32601 Method not found).
   aroundRequests(mcp, (method, extra, handle) => track(log, method, extra, handle))
 
@@ -68,18 +71,22 @@ export const registerRequestsSeen = (mcp: McpServer): void => {
     if (requestId !== undefined) log.cancelled.push(reason === undefined ? { requestId } : { requestId, reason })
     await cancel(notification)
   })
+  mcp.server.setNotificationHandler(RootsListChangedNotificationSchema, () => {
+    log.rootsChanged++
+  })
 
   mcp.registerTool(
     "requests_seen",
     {
       description:
-        "Returns {methods, inFlight, cancelled}: requests per method, ids in flight (not this one) and cancellations received."
+        "Returns {methods, inFlight, cancelled, rootsChanged}: requests per method, ids in flight (not this one), cancellations and roots/list_changed notifications received."
     },
     (extra) => {
       const seen: RequestsSeen = {
         methods: Object.fromEntries(log.methods),
         inFlight: [...log.inFlight].filter((id) => id !== extra.requestId),
-        cancelled: [...log.cancelled]
+        cancelled: [...log.cancelled],
+        rootsChanged: log.rootsChanged
       }
       return json({ ...seen })
     }
