@@ -11,6 +11,7 @@ import { TestClock } from "effect/testing"
 import { afterEach, describe, expect, it } from "vitest"
 import { fixtureStdioConfig, type StdioLaunchConfig } from "@mcp-pool/test-servers"
 import { createMcpConnectionManager, type MCPConnectionManagerPromise, type PooledMCPTools } from "../src/index.js"
+import { until } from "./promiseKit.js"
 import { onPatientTestClock, startManager, text } from "./support.js"
 
 const defaults = { retryAttempts: 0, shutdownGracePeriod: 0.5, connectionTimeout: 10 }
@@ -110,7 +111,7 @@ describe("the shared catalog", () => {
     await tools.listTools()
     const before = text(await tools.callTool({ name: "pid", arguments: {} }))
     await tools.callTool({ name: "crash", arguments: {} }).catch(() => undefined)
-    await realWaitPromise(async () => (await manager.pool("fx")).connections.length === 1)
+    await until(async () => (await manager.pool("fx")).connections.length === 1, "the crashed connection was replaced")
     await tools.listTools()
     expect(text(await tools.callTool({ name: "pid", arguments: {} }))).not.toBe(before)
     // The new process got its own tools/list: the list was not answered from before the crash.
@@ -190,7 +191,7 @@ describe("output schemas with a cached list", () => {
       expect(reference).toContain("output schema")
       const manager = await start(fixtureStdioConfig(), { minConnections: 3, maxConnections: 3 })
       const tools = manager.tools("fx")
-      await realWaitPromise(async () => (await manager.pool("fx")).connections.length === 3)
+      await until(async () => (await manager.pool("fx")).connections.length === 3, "all three connections are open")
       await tools.listTools()
       const failures = await Promise.all(
         Array.from({ length: 6 }, () =>
@@ -259,11 +260,3 @@ describe("the catalog's time-to-live, on the test clock", () => {
     }).pipe(onPatientTestClock)
   )
 })
-
-const realWaitPromise = async (predicate: () => Promise<boolean>, timeoutMs = 10_000): Promise<void> => {
-  const until = Date.now() + timeoutMs
-  while (!(await predicate())) {
-    if (Date.now() > until) throw new Error(`not met within ${timeoutMs} ms: ${predicate.toString()}`)
-    await new Promise((resolve) => setTimeout(resolve, 25))
-  }
-}

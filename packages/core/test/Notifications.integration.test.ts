@@ -11,7 +11,7 @@ import * as Fiber from "effect/Fiber"
 import * as Stream from "effect/Stream"
 import { fixtureStdioConfig } from "@mcp-pool/test-servers"
 import { createMcpConnectionManager, type Notifications, type PooledMCPTools } from "../src/index.js"
-import { quickDefaults, promiseSuite } from "./promiseKit.js"
+import { promiseSuite, quickDefaults, until } from "./promiseKit.js"
 import { captureLogs, realWait, startManager, text } from "./support.js"
 
 const suite = promiseSuite()
@@ -37,14 +37,6 @@ const start = async (server: unknown, pool: Record<string, unknown>) => {
     defaults: { ...defaults, ...pool }
   })
   return suite.keep(manager)
-}
-
-const until = async (predicate: () => boolean | Promise<boolean>, what: string, timeoutMs = 10_000) => {
-  const deadline = Date.now() + timeoutMs
-  while (!(await predicate())) {
-    if (Date.now() > deadline) throw new Error(`not met within ${timeoutMs} ms: ${what}`)
-    await new Promise((resolve) => setTimeout(resolve, 25))
-  }
 }
 
 /** Calls `update_resource` once on each of the pool's `size` connections at once: one answer per connection. */

@@ -10,7 +10,7 @@ import { McpError } from "@modelcontextprotocol/sdk/types.js"
 import { describe, expect, it } from "vitest"
 import { elicitFormDefaults, fixtureStdioConfig } from "@mcp-pool/test-servers"
 import { createMcpConnectionManager, type ServerRequests } from "../src/index.js"
-import { quickDefaults, promiseSuite } from "./promiseKit.js"
+import { promiseSuite, quickDefaults, until } from "./promiseKit.js"
 import { text } from "./support.js"
 
 const suite = promiseSuite()
@@ -38,15 +38,6 @@ const answerOf = (result: object): Record<string, unknown> => {
     .structuredContent
   if (structured?.result === undefined) throw new Error(`no answer in ${JSON.stringify(result)}`)
   return structured.result
-}
-
-/** Waits in real time until `predicate` holds; fails after 10 s. */
-const until = async (predicate: () => Promise<boolean>): Promise<void> => {
-  const deadline = Date.now() + 10_000
-  while (!(await predicate())) {
-    if (Date.now() > deadline) throw new Error(`not met within 10 s: ${predicate.toString()}`)
-    await new Promise((resolve) => setTimeout(resolve, 25))
-  }
 }
 
 /** A promise and its resolver, to hold handlers until every caller has been asked. */
@@ -296,7 +287,7 @@ describe("roots that changed", () => {
       }
     )
     const tools = manager.tools("fx")
-    await until(async () => (await manager.pool("fx")).connections.length === 2)
+    await until(async () => (await manager.pool("fx")).connections.length === 2, "both connections are open")
     await tools.sendRootsListChanged()
     // One call on each connection (a server with handlers over stdio carries one call at a time).
     const seen = await Promise.all(

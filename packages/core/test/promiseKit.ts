@@ -3,8 +3,19 @@
  * fixture server for the whole file, and the two transports to run a suite over.
  */
 import { afterAll, afterEach, beforeAll } from "vitest"
-import { fixtureStdioConfig, type SpawnedHttpFixtureServer, spawnHttpFixtureServer } from "@mcp-pool/test-servers"
+import {
+  fixtureStdioConfig,
+  type SpawnedHttpFixtureServer,
+  spawnHttpFixtureServer,
+  waitFor
+} from "@mcp-pool/test-servers"
 import type { MCPConnectionManagerPromise } from "../src/index.js"
+
+/** Waits in real time until `predicate` holds; fails after `timeoutMs`, naming `what` was awaited. */
+export const until = (predicate: () => boolean | Promise<boolean>, what: string, timeoutMs = 10_000): Promise<void> =>
+  waitFor(predicate, timeoutMs).catch(() => {
+    throw new Error(`not met within ${timeoutMs} ms: ${what}`)
+  })
 
 /** Settings that keep these suites quick: no retries, a short grace period. */
 export const quickDefaults = { retryAttempts: 0, shutdownGracePeriod: 0.5, connectionTimeout: 10 }
