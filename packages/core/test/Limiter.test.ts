@@ -56,7 +56,7 @@ const tail = (limits: ReadonlyArray<number>, n: number) => limits.slice(-n)
 
 describe("the adaptive concurrency limit of a connection", () => {
   it("starts at its lower bound and rises on a server that answers concurrently, to about its capacity", () => {
-    const limiter = new Limiter({ min: 1, max: 64 }, new ServerProfile(), 0)
+    const limiter = new Limiter({ min: 1, max: 64 }, new ServerProfile())
     expect(limiter.limit).toBe(1)
     const { limits } = drive(limiter, concurrent(8), 4_000)
     const settled = tail(limits, 1_000)
@@ -67,7 +67,7 @@ describe("the adaptive concurrency limit of a connection", () => {
   })
 
   it("stays at 1 on a server that answers one request at a time, and says so", () => {
-    const limiter = new Limiter({ min: 1, max: 64 }, new ServerProfile(), 0)
+    const limiter = new Limiter({ min: 1, max: 64 }, new ServerProfile())
     const { limits } = drive(limiter, serial(5), 4_000)
     // Its requests are slow (5 ms) and answered in order: a second one would wait for the first.
     expect(Math.max(...limits)).toBe(1)
@@ -75,7 +75,7 @@ describe("the adaptive concurrency limit of a connection", () => {
   })
 
   it("one tool of 1 ms and 200 ms calls on a server that answers in order is never multiplexed", () => {
-    const limiter = new Limiter({ min: 1, max: 64 }, new ServerProfile(), 0)
+    const limiter = new Limiter({ min: 1, max: 64 }, new ServerProfile())
     // The same kind (one tool, different arguments): latency alone cannot tell the calls apart.
     let calls = 0
     const mixed = simulated((_kind, inFlight) => (calls++ % 10 === 9 ? 200 : 1) * inFlight, false)
@@ -84,13 +84,13 @@ describe("the adaptive concurrency limit of a connection", () => {
   })
 
   it("a slow tool is not taken for a queue: latency is compared per kind of request", () => {
-    const limiter = new Limiter({ min: 1, max: 64 }, new ServerProfile(), 0)
+    const limiter = new Limiter({ min: 1, max: 64 }, new ServerProfile())
     const { limits } = drive(limiter, fastAndSlow, 4_000, ["fast", "slow"])
     expect(Math.min(...tail(limits, 500))).toBeGreaterThanOrEqual(12)
   })
 
   it("does not rise while the connection is not using its limit", () => {
-    const limiter = new Limiter({ min: 1, max: 64 }, new ServerProfile(), 0)
+    const limiter = new Limiter({ min: 1, max: 64 }, new ServerProfile())
     drive(limiter, concurrent(64), 200)
     const before = limiter.limit
     expect(before).toBeGreaterThan(4)
@@ -100,7 +100,7 @@ describe("the adaptive concurrency limit of a connection", () => {
   })
 
   it("keeps within its bounds", () => {
-    const low = new Limiter({ min: 3, max: 5 }, new ServerProfile(), 0)
+    const low = new Limiter({ min: 3, max: 5 }, new ServerProfile())
     expect(low.limit).toBe(3)
     drive(low, concurrent(100), 2_000)
     expect(low.limit).toBe(5)
@@ -109,7 +109,7 @@ describe("the adaptive concurrency limit of a connection", () => {
   })
 
   it("follows a change of load within two seconds of its clock", () => {
-    const limiter = new Limiter({ min: 1, max: 64 }, new ServerProfile(), 0)
+    const limiter = new Limiter({ min: 1, max: 64 }, new ServerProfile())
     // A fast concurrent server, then the same server slowed to one request at a time.
     const first = drive(limiter, concurrent(16), 5_000)
     expect(limiter.limit).toBeGreaterThanOrEqual(12)

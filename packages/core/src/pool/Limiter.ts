@@ -141,8 +141,6 @@ export class ServerProfile {
 export class Limiter {
   /** The limit now: whole requests, between the bounds. */
   limit: number
-  /** When the limit last changed (the caller's clock, ms). */
-  changedAt: number
   private readonly baselines = new Map<string, Baseline>()
   private samples = 0
   private ratios = 0
@@ -161,11 +159,9 @@ export class Limiter {
   constructor(
     private readonly options: LimiterOptions,
     /** What every connection of the pool learns of the server, shared. */
-    private readonly profile: ServerProfile,
-    now: number
+    private readonly profile: ServerProfile
   ) {
     this.limit = options.min
-    this.changedAt = now
   }
 
   /** See {@link ServerProfile.wantsProof}. */
@@ -228,9 +224,9 @@ export class Limiter {
       // Slow requests on a server not known to run them concurrently: one at a time, as a
       // request queued behind a slow one would wait for all of it.
       this.atCeiling = true
-      return this.moveTo(min, now)
+      return this.moveTo(min)
     }
-    if (trial !== undefined && this.judge(trial, throughput, now, fast)) return this.moveTo(trial.from, now)
+    if (trial !== undefined && this.judge(trial, throughput, now, fast)) return this.moveTo(trial.from)
     if (!demand) {
       // Nobody waited: when they do again, the load changed, and the next try comes sooner.
       this.backoffMs = 0
@@ -240,12 +236,12 @@ export class Limiter {
     // Slow requests: at the top, or after a raise that did not pay, the next try is down.
     if (!fast && (!this.nextUp || this.limit >= max) && this.limit > min) {
       this.trial = { from: this.limit, throughput, up: false }
-      return this.moveTo(below(this.limit, min), now)
+      return this.moveTo(below(this.limit, min))
     }
     this.nextUp = true
     if (this.limit >= max) return false
     this.trial = { from: this.limit, throughput, up: true }
-    return this.moveTo(above(this.limit, max), now)
+    return this.moveTo(above(this.limit, max))
   }
 
   /**
@@ -277,11 +273,11 @@ export class Limiter {
     return true
   }
 
-  private moveTo(limit: number, now: number): boolean {
+  /** Moves the limit within its bounds; answers whether it changed. */
+  private moveTo(limit: number): boolean {
     const next = Math.max(this.options.min, Math.min(this.options.max, limit))
     if (next === this.limit) return false
     this.limit = next
-    this.changedAt = now
     return true
   }
 

@@ -126,7 +126,7 @@ const limiterFor = (state: PoolState, connection: Connection.LiveConnection): Li
   const adaptive = state.limits.adaptive
   if (adaptive === undefined) return undefined
   const inexact = connection.attribution !== undefined && !connection.attribution.exact
-  return new Limiter(inexact ? { min: 1, max: 1 } : adaptive, state.profile, performance.now())
+  return new Limiter(inexact ? { min: 1, max: 1 } : adaptive, state.profile)
 }
 
 /** Whether the pool has no connection alive and one being opened: its borrowers wait for that. */
