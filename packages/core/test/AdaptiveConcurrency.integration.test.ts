@@ -4,6 +4,7 @@
  * runs them concurrently (proven by a ping answered first) and a fast one are multiplexed. The
  * limit shows in `/pools/{name}` as `concurrency_limit`.
  */
+import { availableParallelism } from "node:os"
 import { afterEach, describe, expect, it } from "vitest"
 import { fixtureStdioConfig } from "@mcp-pool/test-servers"
 import { createMcpConnectionManager, type MCPConnectionManagerPromise } from "../src/index.js"
@@ -68,6 +69,28 @@ describe('adaptive concurrency ("auto")', () => {
     const details = await manager.pool("fx")
     expect(details.connections.length).toBeGreaterThan(1)
     expect(details.connections.every((c) => c.concurrency_limit === 1)).toBe(true)
+  })
+
+  it("a CPU-bound stdio server gets no more processes than this machine has cores to run them", async () => {
+    // More callers and connections allowed than cores: past them, another process only shares busy cores.
+    const cores = availableParallelism()
+    const manager = await start([], { minConnections: 1, maxConnections: cores + 3 })
+    const tools = manager.tools("fx")
+    let most = 0
+    let failed = 0
+    await load(
+      manager,
+      cores + 3,
+      400,
+      async () => {
+        await tools.callTool({ name: "cpu", arguments: { ms: 10 } }).catch(() => failed++)
+        most = Math.max(most, (await manager.pool("fx")).connections.length)
+      },
+      () => false
+    )
+    expect(failed).toBe(0)
+    expect(most).toBeGreaterThanOrEqual(1)
+    expect(most).toBeLessThanOrEqual(cores + 1)
   })
 
   it("a server that runs slow requests concurrently is multiplexed once a ping overtakes a request", async () => {

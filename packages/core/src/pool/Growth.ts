@@ -3,10 +3,12 @@
  * connection for borrowers in line: only when every connection's limit has stopped rising (see
  * `Limiter.saturated`), one opening at a time (the new connection's limit is found before the
  * next is opened), not while this process's event loop is what limits the calls (more
- * connections would only share it), and, for fast requests, while growing pays (see
- * {@link judging}). See docs/performance.md.
+ * connections would only share it), for a stdio server only while this machine has a core to
+ * spare (another process would only share busy ones), and, for fast requests, while growing
+ * pays (see {@link judging}). See docs/performance.md.
  */
-import type { PoolState } from "./State.js"
+import { type Load, recentLoad, SAMPLE_MS } from "./Load.js"
+import type { Member, PoolState } from "./State.js"
 
 /** Past this share of its time busy, the event loop is what limits the calls, not the connections. */
 export const BUSY_LOOP = 0.85
@@ -16,25 +18,18 @@ export const GROWTH_GAIN = 0.1
 export const MAX_GROWTH_PAUSE_MS = 30_000
 const JOINED_AFTER_MS = 250
 const JUDGED_OVER_MS = 500
+/** Fewer idle cores than this, and another local server process would only share busy ones. */
+export const MIN_IDLE_CORES = 0.3
+/** See {@link MIN_IDLE_CORES}: the mean slowdown of a server's requests that shows it shares busy cores. */
+export const SLOWED = 1.25
 const RATE_SAMPLE_MS = 250
-const LOOP_SAMPLE_MS = 100
 
-let loop = { at: 0, utilization: 0, reading: performance.eventLoopUtilization() }
-
-/** How busy this process's event loop was over the last {@link LOOP_SAMPLE_MS} or more (0..1). */
-const loopUtilization = (now: number): number => {
-  if (now - loop.at >= LOOP_SAMPLE_MS) {
-    const reading = performance.eventLoopUtilization()
-    loop = { at: now, utilization: performance.eventLoopUtilization(reading, loop.reading).utilization, reading }
-  }
-  return loop.utilization
-}
+const serving = (member: Member): boolean => !member.removed && member.connection.deadReason === undefined
 
 /** Whether every connection that can serve has a limit that no longer rises. */
 const allSaturated = (state: PoolState, now: number): boolean => {
   for (const member of state.members) {
-    const serving = !member.removed && member.connection.deadReason === undefined
-    if (serving && member.limiter?.saturated(now) === false) return false
+    if (serving(member) && member.limiter?.saturated(now) === false) return false
   }
   return true
 }
@@ -78,6 +73,26 @@ const judging = (state: PoolState, now: number): boolean => {
   return true
 }
 
+/**
+ * Whether another process of a stdio server would only share this machine's busy cores: the
+ * machine had fewer than {@link MIN_IDLE_CORES} idle while borrowers waited (a reading from
+ * before the line says nothing of its load; none yet counts as busy), and the server's requests
+ * ran {@link SLOWED} times slower than their best (a server that waits on something else, or
+ * sleeps, would gain from another process all the same).
+ */
+const sharesBusyCores = (state: PoolState, load: Load | undefined, now: number): boolean => {
+  const idle = load !== undefined && load.idleCores >= MIN_IDLE_CORES && now - state.growth.lineSince >= 2 * SAMPLE_MS
+  if (idle) return false
+  let slowdown = 0
+  let measured = 0
+  for (const member of state.members) {
+    if (member.limiter === undefined || !serving(member)) continue
+    slowdown += member.limiter.slowdown
+    measured++
+  }
+  return measured > 0 && slowdown / measured >= SLOWED
+}
+
 /** Whether a pool with adaptive limits may open a connection for its line now. */
 export const mayGrow = (state: PoolState): boolean => {
   if (state.members.length === 0) return true
@@ -87,13 +102,29 @@ export const mayGrow = (state: PoolState): boolean => {
   // connection is one more request served at once.
   const fast = state.profile.fast() === true
   if ((fast && judging(state, now)) || state.opening > 0 || !allSaturated(state, now)) return false
-  if (loopUtilization(now) > BUSY_LOOP) return false
+  const load = recentLoad(now)
+  if (load !== undefined && load.loop > BUSY_LOOP) return false
+  if (state.server.transport === "stdio" && sharesBusyCores(state, load, now)) return false
   state.growth.trial = fast ? { openedAt: now, rateBefore: rate, mark: undefined } : undefined
   return true
 }
 
+/**
+ * A borrower joins the line. The line starts now when it is empty and nobody joined it in the
+ * last {@link SAMPLE_MS} (a line that empties between two borrowers of a steady load goes on).
+ */
+export const joining = (state: PoolState): void => {
+  const growth = state.growth
+  const now = performance.now()
+  if (state.line.size === 0 && now - growth.lastJoinAt > SAMPLE_MS) growth.lineSince = now
+  growth.lastJoinAt = now
+}
+
 /** What an adaptive pool remembers of its growth. */
 export interface Growth {
+  /** When the line of borrowers last started (see {@link joining}), and when one last joined it. */
+  lineSince: number
+  lastJoinAt: number
   sampleAt: number
   sampleRequests: number
   /** Completed requests per second over the last complete sample. */
@@ -113,6 +144,8 @@ export interface Growth {
 
 /** A pool's growth record, at its start. */
 export const make = (): Growth => ({
+  lineSince: 0,
+  lastJoinAt: 0,
   sampleAt: performance.now(),
   sampleRequests: 0,
   rate: 0,

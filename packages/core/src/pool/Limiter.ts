@@ -153,6 +153,11 @@ export class Limiter {
   private backoffMs = 0
   private quietUntil = 0
   private atCeiling = false
+  /**
+   * How much slower than their kind's least latency the requests of the last window ran (the
+   * mean ratio, at least 1): a server that shares busy cores runs its requests slower.
+   */
+  slowdown = 1
   /** Since when (the caller's clock, ms) the limit has been at a ceiling, for fast requests. */
   private ceilingSince = 0
 
@@ -208,7 +213,8 @@ export class Limiter {
 
   /** Ends a window: judges the move under test, or tries the next one. */
   private decide(now: number): boolean {
-    const throughput = this.carried / this.samples / (this.ratios / this.samples)
+    this.slowdown = this.ratios / this.samples
+    const throughput = this.carried / this.samples / this.slowdown
     const demand = this.demand
     this.samples = 0
     this.ratios = 0
