@@ -74,6 +74,22 @@ describe("the adaptive concurrency limit of a connection", () => {
     expect(limiter.saturated(Number.MAX_SAFE_INTEGER)).toBe(true)
   })
 
+  it("a new connection to a server known to answer one at a time is saturated at once; slowdown waits for a window", () => {
+    const profile = new ServerProfile()
+    const first = new Limiter({ min: 1, max: 64 }, profile)
+    expect(first.slowdown).toBeUndefined()
+    drive(first, serial(5), 200)
+    // Every request of the first connection was sent alone: each took its least latency.
+    expect(first.slowdown).toBeCloseTo(1, 5)
+    const next = new Limiter({ min: 1, max: 64 }, profile)
+    // Nothing to find out: its limit is 1, so the pool may open another at once.
+    expect(next.limit).toBe(1)
+    expect(next.saturated(0)).toBe(true)
+    expect(next.slowdown).toBeUndefined()
+    // On a fresh profile (nothing known yet) a new connection is not saturated.
+    expect(new Limiter({ min: 1, max: 64 }, new ServerProfile()).saturated(0)).toBe(false)
+  })
+
   it("one tool of 1 ms and 200 ms calls on a server that answers in order is never multiplexed", () => {
     const limiter = new Limiter({ min: 1, max: 64 }, new ServerProfile())
     // The same kind (one tool, different arguments): latency alone cannot tell the calls apart.

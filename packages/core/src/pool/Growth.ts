@@ -2,7 +2,7 @@
  * When a pool with adaptive limits (`maxConcurrentRequestsPerConnection: "auto"`) opens another
  * connection for borrowers in line: only when every connection's limit has stopped rising (see
  * `Limiter.saturated`), one opening at a time (the new connection's limit is found before the
- * next is opened), not while this process's event loop is what limits the calls (more
+ * next is opened; see {@link mayOpenAnother} for a server known to answer one at a time), not while this process's event loop is what limits the calls (more
  * connections would only share it), for a stdio server only while this machine has a core to
  * spare (another process would only share busy ones), and, for fast requests, while growing
  * pays (see {@link judging}). See docs/performance.md.
@@ -21,7 +21,7 @@ const JUDGED_OVER_MS = 500
 /** Fewer idle cores than this, and another local server process would only share busy ones. */
 export const MIN_IDLE_CORES = 0.3
 /** See {@link MIN_IDLE_CORES}: the mean slowdown of a server's requests that shows it shares busy cores. */
-export const SLOWED = 1.25
+export const SLOWED = 1.15
 const RATE_SAMPLE_MS = 250
 
 const serving = (member: Member): boolean => !member.removed && member.connection.deadReason === undefined
@@ -86,11 +86,25 @@ const sharesBusyCores = (state: PoolState, load: Load | undefined, now: number):
   let slowdown = 0
   let measured = 0
   for (const member of state.members) {
-    if (member.limiter === undefined || !serving(member)) continue
-    slowdown += member.limiter.slowdown
+    const measure = member.limiter?.slowdown
+    // A connection that has not completed a window yet says nothing (it would count as not slowed).
+    if (measure === undefined || !serving(member)) continue
+    slowdown += measure
     measured++
   }
   return measured > 0 && slowdown / measured >= SLOWED
+}
+
+/**
+ * Whether another connection may open while some are opening. Only for a server known to answer
+ * one request at a time: each connection serves one more borrower and its limit is known before
+ * it opens (as with a fixed limit); for a stdio server, only while this machine has a core to
+ * spare.
+ */
+const mayOpenAnother = (state: PoolState, load: Load | undefined): boolean => {
+  if (state.profile.fast() !== false || state.profile.concurrent) return false
+  if (state.server.transport !== "stdio") return true
+  return load !== undefined && load.idleCores >= MIN_IDLE_CORES
 }
 
 /** Whether a pool with adaptive limits may open a connection for its line now. */
@@ -101,8 +115,9 @@ export const mayGrow = (state: PoolState): boolean => {
   // Fast requests: judged by the pool's throughput. Others (one at a time each): every
   // connection is one more request served at once.
   const fast = state.profile.fast() === true
-  if ((fast && judging(state, now)) || state.opening > 0 || !allSaturated(state, now)) return false
+  if ((fast && judging(state, now)) || !allSaturated(state, now)) return false
   const load = recentLoad(now)
+  if (state.opening > 0 && !mayOpenAnother(state, load)) return false
   if (load !== undefined && load.loop > BUSY_LOOP) return false
   if (state.server.transport === "stdio" && sharesBusyCores(state, load, now)) return false
   state.growth.trial = fast ? { openedAt: now, rateBefore: rate, mark: undefined } : undefined

@@ -156,8 +156,9 @@ export class Limiter {
   /**
    * How much slower than their kind's least latency the requests of the last window ran (the
    * mean ratio, at least 1): a server that shares busy cores runs its requests slower.
+   * `undefined` until a window is complete.
    */
-  slowdown = 1
+  slowdown: number | undefined = undefined
   /** Since when (the caller's clock, ms) the limit has been at a ceiling, for fast requests. */
   private ceilingSince = 0
 
@@ -188,6 +189,8 @@ export class Limiter {
    */
   saturated(now: number): boolean {
     if (this.limit >= this.options.max) return true
+    // One at a time, known from the shared profile: a new connection has nothing to find out.
+    if (this.profile.fast() === false && !this.profile.concurrent) return true
     if (!this.atCeiling) return false
     return this.profile.fast() !== true || now - this.ceilingSince >= CEILING_HOLDS_MS
   }
@@ -213,8 +216,9 @@ export class Limiter {
 
   /** Ends a window: judges the move under test, or tries the next one. */
   private decide(now: number): boolean {
-    this.slowdown = this.ratios / this.samples
-    const throughput = this.carried / this.samples / this.slowdown
+    const slowdown = this.ratios / this.samples
+    this.slowdown = slowdown
+    const throughput = this.carried / this.samples / slowdown
     const demand = this.demand
     this.samples = 0
     this.ratios = 0
