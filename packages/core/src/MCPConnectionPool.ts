@@ -44,6 +44,7 @@ import type { ListKind } from "./session/Catalog.js"
 import * as Hub from "./session/Hub.js"
 
 import * as Growth from "./pool/Growth.js"
+import * as Load from "./pool/Load.js"
 import { ServerProfile } from "./pool/Limiter.js"
 import type { HealthCheckResult } from "./pool/Health.js"
 import type { Snapshot } from "./pool/Snapshot.js"
@@ -271,6 +272,8 @@ export const make = (options: MakeOptions): Effect.Effect<MCPConnectionPool, nev
       concurrencyLimit: () => Snapshots.meanLimit(state)
     })
     yield* Scope.addFinalizer(state.scope, Effect.sync(unregister))
+    // Adaptive growth reads this machine's load; its timer goes with the last pool that may.
+    if (state.limits.adaptive !== undefined) yield* Scope.addFinalizer(state.scope, Effect.sync(Load.hold()))
     // Runs first (finalizers run in reverse): nothing starts again, every connection closes in
     // parallel, then the background fibers (opening, retiring) are interrupted.
     yield* Scope.addFinalizer(state.scope, shutdown(state))

@@ -8,6 +8,7 @@ import { availableParallelism } from "node:os"
 import { afterEach, describe, expect, it } from "vitest"
 import { fixtureStdioConfig } from "@mcp-pool/test-servers"
 import { createMcpConnectionManager, type MCPConnectionManagerPromise } from "../src/index.js"
+import { sampling } from "../src/pool/Load.js"
 
 const open: Array<MCPConnectionManagerPromise> = []
 afterEach(async () => {
@@ -91,6 +92,9 @@ describe('adaptive concurrency ("auto")', () => {
     expect(failed).toBe(0)
     expect(most).toBeGreaterThanOrEqual(1)
     expect(most).toBeLessThanOrEqual(cores + 1)
+    // The machine's load was read for it; the reading stops with the last pool.
+    await Promise.all(open.splice(0).map((m) => m.close()))
+    expect(sampling()).toBe(false)
   })
 
   it("a server that runs slow requests concurrently is multiplexed once a ping overtakes a request", async () => {

@@ -1,7 +1,8 @@
 /**
  * How busy this process's event loop and this machine's cores were lately, for the growth of
  * adaptive pools (see `Growth`): read every {@link SAMPLE_MS} by a timer that does not keep the
- * process alive, and that stops once nobody asked for {@link IDLE_AFTER_MS}.
+ * process alive, and that stops once nobody asked for {@link IDLE_AFTER_MS}, or once the last
+ * pool that could ask has closed.
  */
 import { cpus } from "node:os"
 
@@ -44,8 +45,7 @@ let sampler: Sampler | undefined = undefined
 
 const read = (current: Sampler): void => {
   if (performance.now() - current.askedAt > IDLE_AFTER_MS) {
-    clearInterval(current.timer)
-    sampler = undefined
+    stop()
     return
   }
   const loop = performance.eventLoopUtilization()
@@ -63,6 +63,27 @@ const read = (current: Sampler): void => {
   current.cpu = cpu
 }
 
+/** The pools that may ask: the timer stops when the last one closes. */
+let holders = 0
+
+const stop = (): void => {
+  if (sampler === undefined) return
+  clearInterval(sampler.timer)
+  sampler = undefined
+}
+
+/** A pool that may ask for the load holds the sampler until it closes; answers its release. */
+export const hold = (): (() => void) => {
+  holders++
+  let released = false
+  return () => {
+    if (released) return
+    released = true
+    holders--
+    if (holders === 0) stop()
+  }
+}
+
 /** The load over the last {@link SAMPLE_MS}: `undefined` for the first of them after a quiet spell. */
 export const recentLoad = (now: number): Load | undefined => {
   if (sampler === undefined) {
@@ -76,3 +97,6 @@ export const recentLoad = (now: number): Load | undefined => {
   sampler.askedAt = now
   return sampler.load
 }
+
+/** Whether the timer runs now. */
+export const sampling = (): boolean => sampler !== undefined
