@@ -1,11 +1,13 @@
 /**
  * When a pool with adaptive limits (`maxConcurrentRequestsPerConnection: "auto"`) opens another
  * connection for borrowers in line: only when every connection's limit has stopped rising (see
- * `Limiter.saturated`), one opening at a time (the new connection's limit is found before the
- * next is opened; see {@link mayOpenAnother} for a server known to answer one at a time), not while this process's event loop is what limits the calls (more
- * connections would only share it), for a stdio server only while this machine has a core to
- * spare (another process would only share busy ones), and, for fast requests, while growing
- * pays (see {@link judging}). See docs/performance.md.
+ * `Limiter.saturated`); one opening at a time, since the new connection's limit is found before
+ * the next is opened (see {@link mayOpenAnother} for a server known to answer one at a time);
+ * not while this process's event loop is what limits the calls (more connections would only
+ * share it); for a stdio server, not while it would only share busy cores (see
+ * {@link sharesBusyCores}); and, for fast requests, while growing pays (see {@link judging}).
+ * The rules are pure (the caller gives the time); {@link mayGrow} reads the pool and the clock.
+ * See docs/performance.md.
  */
 import { type Load, recentLoad, SAMPLE_MS } from "./Load.js"
 import type { Member, PoolState } from "./State.js"
@@ -34,15 +36,12 @@ const allSaturated = (state: PoolState, now: number): boolean => {
   return true
 }
 
-/** The pool's completed requests per second, over the last complete sample of {@link RATE_SAMPLE_MS}. */
-const rateOf = (state: PoolState, now: number): number => {
-  const growth = state.growth
-  if (now - growth.sampleAt >= RATE_SAMPLE_MS) {
-    growth.rate = ((state.counters.requests - growth.sampleRequests) * 1000) / (now - growth.sampleAt)
-    growth.sampleAt = now
-    growth.sampleRequests = state.counters.requests
-  }
-  return growth.rate
+/** Samples the pool's completed requests per second, over the last complete {@link RATE_SAMPLE_MS}. */
+export const sampleRate = (growth: Growth, requests: number, now: number): void => {
+  if (now - growth.sampleAt < RATE_SAMPLE_MS) return
+  growth.rate = ((requests - growth.sampleRequests) * 1000) / (now - growth.sampleAt)
+  growth.sampleAt = now
+  growth.sampleRequests = requests
 }
 
 /**
@@ -51,19 +50,16 @@ const rateOf = (state: PoolState, now: number): number => {
  * beat the one before it by {@link GROWTH_GAIN}, else growth pauses (1 s, doubling up to
  * {@link MAX_GROWTH_PAUSE_MS}). The connection stays: closing it would only open it again.
  */
-const judging = (state: PoolState, now: number): boolean => {
-  const growth = state.growth
+export const judging = (growth: Growth, now: number, opening: number, requests: number): boolean => {
   const trial = growth.trial
   if (trial === undefined) return now < growth.pausedUntil
   if (trial.mark === undefined) {
-    if (now - trial.openedAt >= JOINED_AFTER_MS && state.opening === 0) {
-      trial.mark = { at: now, requests: state.counters.requests }
-    }
+    if (now - trial.openedAt >= JOINED_AFTER_MS && opening === 0) trial.mark = { at: now, requests }
     return true
   }
   if (now - trial.mark.at < JUDGED_OVER_MS) return true
   growth.trial = undefined
-  const rate = ((state.counters.requests - trial.mark.requests) * 1000) / (now - trial.mark.at)
+  const rate = ((requests - trial.mark.requests) * 1000) / (now - trial.mark.at)
   if (rate >= trial.rateBefore * (1 + GROWTH_GAIN)) {
     growth.pauseMs = 0
     return false
@@ -75,24 +71,31 @@ const judging = (state: PoolState, now: number): boolean => {
 
 /**
  * Whether another process of a stdio server would only share this machine's busy cores: the
- * machine had fewer than {@link MIN_IDLE_CORES} idle while borrowers waited (a reading from
- * before the line says nothing of its load; none yet counts as busy), and the server's requests
- * ran {@link SLOWED} times slower than their best (a server that waits on something else, or
- * sleeps, would gain from another process all the same).
+ * machine had fewer than {@link MIN_IDLE_CORES} idle while borrowers waited (`lineAgeMs`: how
+ * long they have; a reading from before the line says nothing of its load, and none yet counts
+ * as busy), and the server's requests ran {@link SLOWED} times slower than their best (the mean
+ * of the connections' `slowdowns`, those not measured yet left out; a server that waits on
+ * something else, or sleeps, would gain from another process all the same).
  */
-const sharesBusyCores = (state: PoolState, load: Load | undefined, now: number): boolean => {
-  const idle = load !== undefined && load.idleCores >= MIN_IDLE_CORES && now - state.growth.lineSince >= 2 * SAMPLE_MS
-  if (idle) return false
-  let slowdown = 0
+export const sharesBusyCores = (
+  load: Load | undefined,
+  lineAgeMs: number,
+  slowdowns: Iterable<number | undefined>
+): boolean => {
+  if (load !== undefined && load.idleCores >= MIN_IDLE_CORES && lineAgeMs >= 2 * SAMPLE_MS) return false
+  let sum = 0
   let measured = 0
-  for (const member of state.members) {
-    const measure = member.limiter?.slowdown
-    // A connection that has not completed a window yet says nothing (it would count as not slowed).
-    if (measure === undefined || !serving(member)) continue
-    slowdown += measure
+  for (const slowdown of slowdowns) {
+    if (slowdown === undefined) continue
+    sum += slowdown
     measured++
   }
-  return measured > 0 && slowdown / measured >= SLOWED
+  return measured > 0 && sum / measured >= SLOWED
+}
+
+/** The slowdowns of the connections that serve (see `Limiter.slowdown`). */
+function* slowdownsOf(state: PoolState): Generator<number | undefined> {
+  for (const member of state.members) if (serving(member)) yield member.limiter?.slowdown
 }
 
 /**
@@ -111,27 +114,29 @@ const mayOpenAnother = (state: PoolState, load: Load | undefined): boolean => {
 export const mayGrow = (state: PoolState): boolean => {
   if (state.members.length === 0) return true
   const now = performance.now()
-  const rate = rateOf(state, now)
+  const growth = state.growth
+  const requests = state.counters.requests
+  sampleRate(growth, requests, now)
   // Fast requests: judged by the pool's throughput. Others (one at a time each): every
   // connection is one more request served at once.
   const fast = state.profile.fast() === true
-  if ((fast && judging(state, now)) || !allSaturated(state, now)) return false
+  if ((fast && judging(growth, now, state.opening, requests)) || !allSaturated(state, now)) return false
   const load = recentLoad(now)
   if (state.opening > 0 && !mayOpenAnother(state, load)) return false
   if (load !== undefined && load.loop > BUSY_LOOP) return false
-  if (state.server.transport === "stdio" && sharesBusyCores(state, load, now)) return false
-  state.growth.trial = fast ? { openedAt: now, rateBefore: rate, mark: undefined } : undefined
+  const stdio = state.server.transport === "stdio"
+  if (stdio && sharesBusyCores(load, now - growth.lineSince, slowdownsOf(state))) return false
+  growth.trial = fast ? { openedAt: now, rateBefore: growth.rate, mark: undefined } : undefined
   return true
 }
 
 /**
- * A borrower joins the line. The line starts now when it is empty and nobody joined it in the
- * last {@link SAMPLE_MS} (a line that empties between two borrowers of a steady load goes on).
+ * A borrower joins the line, where `waiting` wait already. The line starts now when it is empty
+ * and nobody joined it in the last {@link SAMPLE_MS} (a line that empties between two borrowers
+ * of a steady load goes on).
  */
-export const joining = (state: PoolState): void => {
-  const growth = state.growth
-  const now = performance.now()
-  if (state.line.size === 0 && now - growth.lastJoinAt > SAMPLE_MS) growth.lineSince = now
+export const joining = (growth: Growth, waiting: number, now: number): void => {
+  if (waiting === 0 && now - growth.lastJoinAt > SAMPLE_MS) growth.lineSince = now
   growth.lastJoinAt = now
 }
 
@@ -158,10 +163,10 @@ export interface Growth {
 }
 
 /** A pool's growth record, at its start. */
-export const make = (): Growth => ({
+export const make = (now: number = performance.now()): Growth => ({
   lineSince: 0,
   lastJoinAt: 0,
-  sampleAt: performance.now(),
+  sampleAt: now,
   sampleRequests: 0,
   rate: 0,
   trial: undefined,

@@ -262,7 +262,7 @@ export const keepMinimum = (state: PoolState): void => {
 export const growForLine = (state: PoolState, joining: number): void => {
   if (state.phase !== "open") return
   const adaptive = state.limits.adaptive !== undefined
-  if (adaptive && joining > 0) Growth.joining(state)
+  if (adaptive && joining > 0) Growth.joining(state.growth, state.line.size, performance.now())
   const waiting = state.line.size + joining
   if (waiting <= openingNow(state) * (state.limits.adaptive?.min ?? state.limits.perConnection)) return
   // With adaptive limits, only when every connection is at a limit that no longer rises (see `Growth`).
