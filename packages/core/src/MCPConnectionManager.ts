@@ -266,13 +266,13 @@ const checkHandlers = (
   for (const [path, handlers, serverName] of groups) {
     if (handlers === undefined) continue
     if (typeof handlers !== "object" || handlers === null) {
-      return invalid(path, "must be an object of handlers { elicitation, sampling, roots }", serverName)
+      return invalid(path, `must be an object of handlers { ${ServerRequests.handlerNames.join(", ")} }`, serverName)
     }
     for (const [kind, handler] of Object.entries(handlers)) {
-      if (!ServerRequests.kinds.includes(kind as ServerRequests.Kind)) {
+      if (!ServerRequests.handlerNames.includes(kind as keyof ServerRequests.Handlers)) {
         return invalid(
           `${path}.${kind}`,
-          `is not a kind of handler (known: ${ServerRequests.kinds.join(", ")})`,
+          `is not a kind of handler (known: ${ServerRequests.handlerNames.join(", ")})`,
           serverName
         )
       }

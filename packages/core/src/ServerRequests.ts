@@ -14,6 +14,7 @@ import type {
   CreateMessageRequest,
   CreateMessageResult,
   CreateMessageResultWithTools,
+  ElicitationCompleteNotification,
   ElicitRequest,
   ElicitResult,
   ListRootsResult
@@ -77,6 +78,20 @@ export type SamplingHandler = (
 export type RootsHandler = (context: HandlerContext) => Answer<ListRootsResult>
 
 /**
+ * Told that an out-of-band (URL-mode) elicitation completed: the server sent
+ * `notifications/elicitation/complete` with its `elicitationId`. It reaches the handlers that
+ * answered that elicitation (a call's own, when they have this handler too), else the server's.
+ * What it throws is logged, never sent to the server.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type ElicitationCompleteHandler = (
+  params: ElicitationCompleteNotification["params"],
+  context: { readonly serverName: string }
+) => void
+
+/**
  * Handlers for what a server may ask. For the manager and a server, each handler present makes
  * its connections advertise the capability; for a call, a handler answers only the requests the
  * pool attributes to that call.
@@ -88,6 +103,8 @@ export interface Handlers {
   readonly elicitation?: ElicitationHandler | undefined
   readonly sampling?: SamplingHandler | undefined
   readonly roots?: RootsHandler | undefined
+  /** Told when a URL-mode elicitation completes; advertises nothing of its own. */
+  readonly elicitationComplete?: ElicitationCompleteHandler | undefined
 }
 
 /**
@@ -96,7 +113,7 @@ export interface Handlers {
  * @since 0.1.0
  * @category models
  */
-export type Kind = keyof Handlers
+export type Kind = Exclude<keyof Handlers, "elicitationComplete">
 
 /**
  * Every kind of handler.
@@ -107,6 +124,14 @@ export type Kind = keyof Handlers
 export const kinds: ReadonlyArray<Kind> = ["elicitation", "sampling", "roots"]
 
 /**
+ * Every field a handlers object may have: the kinds, and `elicitationComplete`.
+ *
+ * @since 0.1.0
+ * @category constants
+ */
+export const handlerNames: ReadonlyArray<keyof Handlers> = [...kinds, "elicitationComplete"]
+
+/**
  * The server's handlers over the manager's: a server's handler of a kind replaces the manager's.
  *
  * @since 0.1.0
@@ -115,7 +140,8 @@ export const kinds: ReadonlyArray<Kind> = ["elicitation", "sampling", "roots"]
 export const merge = (manager: Handlers | undefined, server: Handlers | undefined): Handlers => ({
   elicitation: server?.elicitation ?? manager?.elicitation,
   sampling: server?.sampling ?? manager?.sampling,
-  roots: server?.roots ?? manager?.roots
+  roots: server?.roots ?? manager?.roots,
+  elicitationComplete: server?.elicitationComplete ?? manager?.elicitationComplete
 })
 
 /**

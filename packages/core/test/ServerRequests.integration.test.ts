@@ -40,6 +40,10 @@ const answerOf = (result: object): Record<string, unknown> => {
   return structured.result
 }
 
+/** The `elicitationId` the fixture's `elicit` tool reports for a URL-mode elicitation. */
+const idOf = (result: object): string | undefined =>
+  (result as { readonly structuredContent?: { readonly elicitationId?: string } }).structuredContent?.elicitationId
+
 /** A promise and its resolver, to hold handlers until every caller has been asked. */
 const gate = () => {
   const state: { release: () => void } = { release: () => {} }
@@ -190,6 +194,62 @@ describe.each(Object.entries(transports))("server requests over %s", (_name, con
     expect(result.isError).toBe(true)
     expect(text(result)).toMatch(/the client's elicitation handler did not answer within \d+ ms/)
     expect(text(await tools.callTool({ name: "echo", arguments: { text: "next" } }))).toBe("next")
+  })
+
+  it("a URL-mode elicitation's completion reaches the handlers that answered it, else the server's", async () => {
+    const told: Array<string> = []
+    const manager = await start(
+      config(),
+      { minConnections: 1, maxConnections: 1 },
+      {
+        elicitation: () => ({ action: "accept" }),
+        elicitationComplete: (params, context) => {
+          told.push(`server ${params.elicitationId} ${context.serverName}`)
+        }
+      }
+    )
+    const tools = manager.tools("fx")
+    // The call's own handlers answered: they are told.
+    const own = await tools.callTool({ name: "elicit", arguments: { mode: "url" } }, undefined, {
+      handlers: {
+        elicitation: () => ({ action: "accept" }),
+        elicitationComplete: (params) => {
+          told.push(`call ${params.elicitationId}`)
+        }
+      }
+    })
+    const ownId = idOf(own)
+    expect(ownId).toEqual(expect.any(String))
+    await until(() => told.length === 1, "the call's completion")
+    expect(told).toEqual([`call ${ownId}`])
+    // The server's handlers answered: the server's handler is told, with the server's name.
+    const served = idOf(await tools.callTool({ name: "elicit", arguments: { mode: "url" } }))
+    await until(() => told.length === 2, "the server's completion")
+    expect(told[1]).toBe(`server ${served} fx`)
+    // A call whose handlers answer but cannot be told: the server's handler is.
+    const plain = await tools.callTool({ name: "elicit", arguments: { mode: "url" } }, undefined, {
+      handlers: { elicitation: () => ({ action: "accept" }) }
+    })
+    await until(() => told.length === 3, "the fallback completion")
+    expect(told[2]).toBe(`server ${idOf(plain)} fx`)
+  })
+
+  it("a completion handler that throws is logged; the call and the connection go on", async () => {
+    const manager = await start(
+      config(),
+      { minConnections: 1, maxConnections: 1 },
+      {
+        elicitation: () => ({ action: "accept" }),
+        elicitationComplete: () => {
+          throw new Error("no one to tell")
+        }
+      }
+    )
+    const tools = manager.tools("fx")
+    const result = await tools.callTool({ name: "elicit", arguments: { mode: "url" } })
+    expect(answerOf(result)).toEqual({ action: "accept" })
+    expect(text(await tools.callTool({ name: "echo", arguments: { text: "next" } }))).toBe("next")
+    expect((await manager.pool("fx")).connections).toHaveLength(1)
   })
 
   it("a handler may answer with an Effect", async () => {
@@ -357,6 +417,11 @@ describe("what is advertised", () => {
       _tag: "MCPConfigError",
       message: expect.stringContaining("completion")
     })
+    expect(await refusal({ handlers: { elicitationComplete: 42 } })).toMatchObject({
+      _tag: "MCPConfigError",
+      message: expect.stringContaining("handlers.elicitationComplete")
+    })
+    expect(await refusal({ handlers: { elicitationComplete: () => {} } })).toBeUndefined()
     expect(await refusal({ serverHandlers: { nope: { roots: () => ({ roots: [] }) } } })).toMatchObject({
       _tag: "MCPConfigError",
       message: expect.stringContaining("nope")

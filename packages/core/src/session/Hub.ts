@@ -31,6 +31,7 @@ import { attributingFetch } from "./httpStreams.js"
 import { logServerMessage } from "./logging.js"
 import type { PoolHost } from "./PoolHost.js"
 import * as Routing from "./Routing.js"
+import { UrlElicitations } from "./UrlElicitations.js"
 import { Subscriptions } from "./Subscriptions.js"
 
 /**
@@ -95,6 +96,7 @@ export const make = (options: {
     const hosts: Array<PoolHost> = []
     const current = (): PoolHost | undefined => hosts.at(-1)
     const catalog = new Catalog()
+    const elicitations = new UrlElicitations()
     const closed = (operation: string) => new MCPManagerClosed({ serverName, operation })
     const subscriptions = new Subscriptions({
       serverName,
@@ -153,7 +155,8 @@ export const make = (options: {
             serverName,
             handlers,
             requestTimeoutMs: host.requestTimeoutMs,
-            fork: host.fork
+            fork: host.fork,
+            elicitations
           })
           if (!attribution.exact) return
           const send = transport.send.bind(transport)

@@ -10,6 +10,8 @@ import {
   type ClientNotification,
   type ClientRequest,
   CreateMessageRequestSchema,
+  type ElicitationCompleteNotification,
+  ElicitationCompleteNotificationSchema,
   ElicitRequestSchema,
   ErrorCode,
   ListRootsRequestSchema,
@@ -24,6 +26,7 @@ import * as Cause from "effect/Cause"
 import { describeCause } from "../internal/classify.js"
 import type * as ServerRequests from "../ServerRequests.js"
 import { type Attribution, type CallInfo, handlerBudget } from "./Attribution.js"
+import type { UrlElicitations } from "./UrlElicitations.js"
 
 type Extra = RequestHandlerExtra<ClientRequest | ServerRequest, ClientNotification | ServerNotification>
 
@@ -36,6 +39,8 @@ export interface RoutingContext {
   readonly requestTimeoutMs: number
   /** Runs a handler's effect with the pool's services (its clock), in the pool's scope. */
   readonly fork: <A, E>(effect: Effect.Effect<A, E>) => Fiber.Fiber<A, E>
+  /** The server's URL-mode elicitations answered and not completed yet. */
+  readonly elicitations: UrlElicitations
 }
 
 /** The MCP method each kind of handler answers. */
@@ -125,7 +130,17 @@ export const install = (client: Client, attribution: Attribution, context: Routi
   const { handlers } = context
   if (handlers.elicitation !== undefined) {
     client.setRequestHandler(ElicitRequestSchema, (request, extra) =>
-      answer(context, attribution, "elicitation", extra, (h, c) => h.elicitation?.(request.params, c) ?? unreachable())
+      answer(context, attribution, "elicitation", extra, (h, c) => {
+        const params = request.params
+        // Remembered before the answer: the server may complete it as soon as it has one.
+        if (params.mode === "url" && h.elicitationComplete !== undefined) {
+          context.elicitations.answered(params.elicitationId, h.elicitationComplete)
+        }
+        return h.elicitation?.(params, c) ?? unreachable()
+      })
+    )
+    client.setNotificationHandler(ElicitationCompleteNotificationSchema, (notification) =>
+      completed(context, notification.params)
     )
   }
   if (handlers.sampling !== undefined) {
@@ -136,6 +151,24 @@ export const install = (client: Client, attribution: Attribution, context: Routi
   if (handlers.roots !== undefined) {
     client.setRequestHandler(ListRootsRequestSchema, (_request, extra) =>
       answer(context, attribution, "roots", extra, (h, c) => h.roots?.(c) ?? unreachable())
+    )
+  }
+}
+
+/**
+ * A URL-mode elicitation completed: the handlers that answered it are told, else the server's.
+ * What the handler throws is logged.
+ */
+const completed = (context: RoutingContext, params: ElicitationCompleteNotification["params"]): void => {
+  const handler = context.elicitations.completed(params.elicitationId) ?? context.handlers.elicitationComplete
+  if (handler === undefined) return
+  try {
+    handler(params, { serverName: context.serverName })
+  } catch (error) {
+    context.fork(
+      Effect.logWarning(`the elicitationComplete handler failed: ${describeCause(error)}`).pipe(
+        Effect.annotateLogs({ server: context.serverName, method: "notifications/elicitation/complete" })
+      )
     )
   }
 }
