@@ -269,7 +269,8 @@ export const make = (options: MakeOptions): Effect.Effect<MCPConnectionPool, nev
       breakerState: () => Telemetry.breakerStateValue(state.breaker.stateUnsafe(state.clock.currentTimeMillisUnsafe())),
       minConnections: state.config.minConnections,
       maxConnections: state.config.maxConnections,
-      concurrencyLimit: () => Snapshots.meanLimit(state)
+      concurrencyLimit: () => Snapshots.meanLimit(state),
+      catalogLookups: state.hub.catalog.lookups
     })
     yield* Scope.addFinalizer(state.scope, Effect.sync(unregister))
     // Adaptive growth reads this machine's load; its timer goes with the last pool that may.

@@ -45,6 +45,13 @@ export const MetricName = {
    * `maxConcurrentRequestsPerConnection: "auto"`), the mean over the pool's connections.
    */
   concurrencyLimit: "mcp_pool.connection.concurrency_limit",
+  /**
+   * Counter: list calls (`tools/list`, `prompts/list`, `resources/list`,
+   * `resources/templates/list`) answered through the server's catalog, by
+   * `mcp_pool.catalog.result`: `hit` (from the catalog), `fill` (read from the server),
+   * `shared` (waited for a fill another call started).
+   */
+  catalogLookups: "mcp_pool.catalog.lookups",
   /** Counter: acquisitions served by a connection that already existed. */
   hits: "mcp_pool.hits",
   /** Counter: acquisitions that had to open a connection. */
@@ -90,6 +97,8 @@ export const Attribute = {
   breakerTo: "mcp_pool.circuit_breaker.to",
   alertType: "mcp_pool.alert.type",
   alertSeverity: "mcp_pool.alert.severity",
+  /** How the catalog answered a list call: `hit`, `fill` or `shared` (see `MetricName.catalogLookups`). */
+  catalogResult: "mcp_pool.catalog.result",
   /** How `@effect/opentelemetry` carries a metric's unit; set to `s` on the duration histograms. */
   unit: "unit"
 } as const

@@ -10,7 +10,12 @@ import * as Effect from "effect/Effect"
 import { TestClock } from "effect/testing"
 import { afterEach, describe, expect, it } from "vitest"
 import { fixtureStdioConfig, type StdioLaunchConfig } from "@mcp-pool/test-servers"
-import { createMcpConnectionManager, type MCPConnectionManagerPromise, type PooledMCPTools } from "../src/index.js"
+import {
+  createMcpConnectionManager,
+  MCPConnectionManager,
+  type MCPConnectionManagerPromise,
+  type PooledMCPTools
+} from "../src/index.js"
 import { until } from "./promiseKit.js"
 import { onPatientTestClock, startManager, text } from "./support.js"
 
@@ -36,6 +41,15 @@ const seen = async (tools: PooledMCPTools.PooledMCPToolsPromise, method: string)
   return methods[method] ?? 0
 }
 
+/** The snapshot of the manager's pool of "fx". */
+const snapshotOf = (manager: MCPConnectionManagerPromise) =>
+  manager.runtime.runPromise(
+    Effect.gen(function* () {
+      const service = yield* MCPConnectionManager.MCPConnectionManager
+      return (yield* service.pool("fx")).snapshot()
+    })
+  )
+
 const rawClient = async (config: StdioLaunchConfig) => {
   const client = new Client({ name: "reference", version: "1.0.0" })
   await client.connect(new StdioClientTransport({ command: config.command, args: [...(config.args ?? [])] }))
@@ -49,12 +63,15 @@ describe("the shared catalog", () => {
     const lists = await Promise.all(Array.from({ length: 10 }, () => tools.listTools()))
     expect(await seen(tools, "tools/list")).toBe(1)
     for (const list of lists) expect(list).toEqual(lists[0])
+    // One read of the server, nine callers that waited for it.
+    expect((await snapshotOf(manager)).catalogLookups).toEqual({ hit: 0, fill: 1, shared: 9 })
     // A caller that changes its answer changes nobody else's.
     const [first] = lists
     first?.tools.splice(0)
     expect((await tools.listTools()).tools.length).toBeGreaterThan(5)
     expect(lists[1]?.tools.length).toBeGreaterThan(5)
     expect(await seen(tools, "tools/list")).toBe(1)
+    expect((await snapshotOf(manager)).catalogLookups).toEqual({ hit: 1, fill: 1, shared: 9 })
   })
 
   it('with catalog "off", every call is sent', async () => {
@@ -65,6 +82,7 @@ describe("the shared catalog", () => {
     await tools.listPrompts()
     expect(await seen(tools, "tools/list")).toBe(5)
     expect(await seen(tools, "prompts/list")).toBe(2)
+    expect((await snapshotOf(manager)).catalogLookups).toEqual({ hit: 0, fill: 0, shared: 0 })
   })
 
   it("each list is kept apart; a list_changed forgets only its own lists, and listeners hear of it", async () => {

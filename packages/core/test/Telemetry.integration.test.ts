@@ -81,10 +81,17 @@ describe("Telemetry over a real fixture server", () => {
       expect(series(registry, Telemetry.MetricName.waitTime)[0]?.state).toMatchObject({ count: 7 })
       expect(series(registry, Telemetry.MetricName.useTime)[0]?.state).toMatchObject({ count: 7 })
       expect(series(registry, Telemetry.MetricName.createTime)[0]?.state).toMatchObject({ count: 1 })
+      // List calls through the catalog: one read of the server, then answers from it.
+      yield* tools.listTools()
+      yield* tools.listTools()
+      const lookups = (result: string) =>
+        value(Telemetry.MetricName.catalogLookups, { [Telemetry.Attribute.catalogResult]: result })
+      expect([lookups("fill"), lookups("hit"), lookups("shared")]).toEqual([1, 1, 0])
       yield* close
       // Closing the pool recorded the session and removed its lazily read series.
       expect(series(registry, Telemetry.MetricName.sessionDuration)[0]?.state).toMatchObject({ count: 1 })
       expect(series(registry, Telemetry.MetricName.requests)).toHaveLength(0)
+      expect(series(registry, Telemetry.MetricName.catalogLookups)).toHaveLength(0)
     }).pipe(Effect.provideService(Metric.MetricRegistry, registry))
   })
 

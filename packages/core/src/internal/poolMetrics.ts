@@ -30,6 +30,8 @@ export interface PoolSources {
   readonly maxConnections: number
   /** The mean of the connections' concurrency limits now. */
   readonly concurrencyLimit: () => number
+  /** The list calls the server's catalog answered, by how. */
+  readonly catalogLookups: { readonly hit: number; readonly fill: number; readonly shared: number }
 }
 
 type Counter = Metric.Counter<number>
@@ -297,6 +299,14 @@ export class PoolTelemetry {
         "Requests a connection may carry at once now, the mean over the pool's connections",
         base,
         sources.concurrencyLimit
+      ),
+      ...(["hit", "fill", "shared"] as const).map((result) =>
+        lazyCounter(
+          MetricName.catalogLookups,
+          "List calls answered through the server's catalog, by how",
+          { ...base, [Attribute.catalogResult]: result },
+          () => sources.catalogLookups[result]
+        )
       ),
       lazyGauge(
         MetricName.circuitBreakerState,

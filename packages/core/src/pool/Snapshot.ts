@@ -60,6 +60,12 @@ export interface Snapshot {
   readonly pingsInFlight: number
   /** The pool's status and why, by the one judgement of `Judgement`. */
   readonly judgement: Judgement.Judgement
+  /**
+   * The list calls the server's catalog answered since it started (shared with the pools that
+   * replaced one another): from the catalog (`hit`), by reading the server (`fill`), or by
+   * waiting for a read another call started (`shared`).
+   */
+  readonly catalogLookups: { readonly hit: number; readonly fill: number; readonly shared: number }
   /** Clock time (epoch ms) of the snapshot. */
   readonly takenAt: number
 }
@@ -125,6 +131,7 @@ export const snapshot = (state: PoolState): Snapshot => {
     lastConnectFailed: read.lastConnectFailed,
     pingsInFlight: state.pingsInFlight,
     judgement: Judgement.judge(read, state.thresholds),
+    catalogLookups: { ...state.hub.catalog.lookups },
     takenAt: now
   }
 }

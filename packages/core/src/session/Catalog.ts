@@ -21,6 +21,13 @@ export const changedLists: Readonly<Record<"tools" | "prompts" | "resources", Re
   resources: ["resources", "resourceTemplates"]
 }
 
+/** How the catalog answered the list calls of a server, counted since it started. */
+export interface CatalogLookups {
+  hit: number
+  fill: number
+  shared: number
+}
+
 interface Entry {
   /** The kept answer as JSON text: each caller gets its own copy, parsed from it. */
   value: string | undefined
@@ -38,6 +45,8 @@ export class Catalog {
   private toolsVersion = 0
   private tools: ReadonlyArray<Tool> | undefined = undefined
   private readonly primed = new WeakMap<Client, number>()
+  /** The list calls answered so far: from the catalog, by a fill they started, or by one they waited for. */
+  readonly lookups: CatalogLookups = { hit: 0, fill: 0, shared: 0 }
 
   private entry(kind: ListKind): Entry {
     let entry = this.entries.get(kind)
@@ -63,7 +72,12 @@ export class Catalog {
     return Effect.suspend(() => {
       const entry = this.entry(options.kind)
       const fresh = entry.value !== undefined && (options.ttlMs === 0 || options.now - entry.filledAt < options.ttlMs)
-      if (fresh) return Effect.sync(() => JSON.parse(entry.value ?? "null") as A)
+      if (fresh) {
+        this.lookups.hit++
+        return Effect.sync(() => JSON.parse(entry.value ?? "null") as A)
+      }
+      if (entry.filling === undefined) this.lookups.fill++
+      else this.lookups.shared++
       const deferred = entry.filling ?? this.startFill(entry, options)
       return Effect.map(Deferred.await(deferred as Deferred.Deferred<string, E>), (text) => JSON.parse(text) as A)
     })
