@@ -42,10 +42,10 @@ import * as ServerConfig from "./ServerConfig.js"
 import type * as ServerRequests from "./ServerRequests.js"
 import type { ListKind } from "./session/Catalog.js"
 import * as Hub from "./session/Hub.js"
-
 import * as Growth from "./pool/Growth.js"
 import * as Load from "./pool/Load.js"
 import { ServerProfile } from "./pool/Limiter.js"
+
 import type { HealthCheckResult } from "./pool/Health.js"
 import type { Snapshot } from "./pool/Snapshot.js"
 
@@ -53,7 +53,7 @@ export type { HealthCheckResult } from "./pool/Health.js"
 export type { Judgement, Status } from "./pool/Judgement.js"
 export { Uninterruptible } from "./pool/Request.js"
 export type { ConnectionInfo, Snapshot } from "./pool/Snapshot.js"
-export type { ListKind } from "./session/Catalog.js"
+export type { CatalogLookups, ListKind } from "./session/Catalog.js"
 export type { ServerSession } from "./session/Hub.js"
 export {
   type BorrowError,

@@ -1,9 +1,10 @@
 /** What the parts of row 11 share: the managers under test, their limits, and the shape of a part. */
+import type { Client } from "@modelcontextprotocol/sdk/client/index.js"
 import { createMcpConnectionManager, type MCPConnectionManagerPromise, type MCPConnectionPool } from "@mcp-pool/core"
 import { alternate, type Throughput } from "../../measure.ts"
 import { type Check } from "../../row.ts"
 import { formatRate, percentile } from "../../stats.ts"
-import { type Launch, SERVER } from "../../subjects.ts"
+import { connectRaw, type Launch, pinnedLaunch, SERVER } from "../../subjects.ts"
 
 /** The managers under test: only the server and `maxConcurrentRequestsPerConnection: "auto"` are given. */
 export const defaultManager = (launch: Launch): Promise<MCPConnectionManagerPromise> =>
@@ -11,6 +12,25 @@ export const defaultManager = (launch: Launch): Promise<MCPConnectionManagerProm
     servers: { [SERVER]: { command: launch.command, args: [...launch.args] } },
     defaults: { maxConcurrentRequestsPerConnection: "auto" }
   })
+
+/**
+ * Runs `body` with a manager on its defaults and one raw SDK client, every server pinned to the
+ * same core (see pinnedLaunch) so that only the client side differs; both closed after.
+ */
+export const withPinnedPoolAndClient = async <A>(
+  body: (manager: MCPConnectionManagerPromise, client: Client, launch: Launch) => Promise<A>
+): Promise<A> => {
+  let manager: MCPConnectionManagerPromise | undefined
+  let client: Client | undefined
+  try {
+    const launch = pinnedLaunch()
+    manager = await defaultManager(launch)
+    client = await connectRaw(launch)
+    return await body(manager, client, launch)
+  } finally {
+    await Promise.allSettled([manager?.close(), client?.close()])
+  }
+}
 
 /** The `MCP_POOL_*` variables set in this environment: they would change the defaults measured. */
 export const poolVariables = (): ReadonlyArray<string> =>

@@ -1,19 +1,17 @@
 /** Row 11, part 1: `echo` at 100 in flight, the pool with "auto" against one raw SDK client. */
-import { type MCPConnectionManagerPromise } from "@mcp-pool/core"
-import type { Client } from "@modelcontextprotocol/sdk/client/index.js"
 import { closedLoop, sequential } from "../../measure.ts"
 import { check } from "../../row.ts"
 import { formatRate, formatRatio, median, ratio, round } from "../../stats.ts"
-import { connectRaw, echoParams, pinnedLaunch, poolOf, SERVER } from "../../subjects.ts"
+import { echoParams, poolOf, SERVER } from "../../subjects.ts"
 import {
   alternateWithin,
-  defaultManager,
   failedIn,
   formatLimits,
   limitsJson,
   limitsOf,
   middleHalf,
-  type Part
+  type Part,
+  withPinnedPoolAndClient
 } from "./common.ts"
 
 /**
@@ -35,19 +33,12 @@ const ECHO_CALLS_PER_ROUND = 12_000
 export const MIN_ECHO_RATIO = 0.9
 
 /** 1. `echo` at 100 in flight: the pool with "auto" against one raw SDK client. */
-export const echoPart = async (): Promise<Part & { readonly ratio: number | null }> => {
-  let manager: MCPConnectionManagerPromise | undefined
-  let client: Client | undefined
-  try {
-    // Every server on the same core (see pinnedLaunch), so that only the client side differs.
-    const launch = pinnedLaunch()
-    manager = await defaultManager(launch)
-    client = await connectRaw(launch)
+export const echoPart = (): Promise<Part & { readonly ratio: number | null }> =>
+  withPinnedPoolAndClient(async (manager, client, launch) => {
     const pool = await poolOf(manager)
     const tools = manager.tools(SERVER)
-    const raw = client
     const calls = {
-      raw: () => raw.callTool(echoParams),
+      raw: () => client.callTool(echoParams),
       pooled: () => tools.callTool(echoParams)
     }
     const warmedWith = { raw: 0, pooled: 0 }
@@ -120,7 +111,4 @@ export const echoPart = async (): Promise<Part & { readonly ratio: number | null
         ...(failed > 0 ? [`echo: ${failed} calls failed`] : [])
       ]
     }
-  } finally {
-    await Promise.allSettled([manager?.close(), client?.close()])
-  }
-}
+  })

@@ -2,13 +2,11 @@
  * Row 11, part 5: one caller at a time, the pool on its defaults against one raw SDK client,
  * each measured after exactly 5,000 warm-up calls (a process that has not run for long).
  */
-import { type MCPConnectionManagerPromise } from "@mcp-pool/core"
-import type { Client } from "@modelcontextprotocol/sdk/client/index.js"
 import { alternate, sequential } from "../../measure.ts"
 import { check } from "../../row.ts"
 import { formatMs, formatRatio, ratio, round, summarize } from "../../stats.ts"
-import { connectRaw, echoParams, pinnedLaunch, SERVER } from "../../subjects.ts"
-import { defaultManager, type Part } from "./common.ts"
+import { echoParams, SERVER } from "../../subjects.ts"
+import { type Part, withPinnedPoolAndClient } from "./common.ts"
 
 export const SEQUENTIAL_WARM_UP_CALLS = 5000
 const SEQUENTIAL_ROUNDS = 40
@@ -18,17 +16,10 @@ export const MAX_SEQUENTIAL_RATIO = 1.1
 export const MAX_ADDED_US = 10
 
 /** 5. Sequential `echo` after 5,000 warm-up calls: the pool on its defaults against one raw client. */
-export const sequentialPart = async (): Promise<Part> => {
-  let manager: MCPConnectionManagerPromise | undefined
-  let client: Client | undefined
-  try {
-    // Every server on the same core (see pinnedLaunch), so that only the client side differs.
-    const launch = pinnedLaunch()
-    manager = await defaultManager(launch)
-    client = await connectRaw(launch)
+export const sequentialPart = (): Promise<Part> =>
+  withPinnedPoolAndClient(async (manager, client, launch) => {
     const tools = manager.tools(SERVER)
-    const raw = client
-    const calls = { raw: () => raw.callTool(echoParams), pooled: () => tools.callTool(echoParams) }
+    const calls = { raw: () => client.callTool(echoParams), pooled: () => tools.callTool(echoParams) }
     for (const call of Object.values(calls)) await sequential(call, SEQUENTIAL_WARM_UP_CALLS)
     const rounds = await alternate(SEQUENTIAL_ROUNDS, {
       raw: () => sequential(calls.raw, CALLS_PER_SEQUENTIAL_ROUND),
@@ -76,7 +67,4 @@ export const sequentialPart = async (): Promise<Part> => {
         `sequential: ${launch.command === "taskset" ? `servers pinned to CPU ${launch.args[1]}` : "servers not pinned"}; each side warmed with exactly ${SEQUENTIAL_WARM_UP_CALLS} sequential calls; ${SEQUENTIAL_ROUNDS} alternating rounds of ${CALLS_PER_SEQUENTIAL_ROUND} calls per side`
       ]
     }
-  } finally {
-    await Promise.allSettled([manager?.close(), client?.close()])
-  }
-}
+  })

@@ -4,6 +4,7 @@
  */
 import * as Context from "effect/Context"
 import * as Metric from "effect/Metric"
+import type { CatalogLookups } from "../session/Catalog.js"
 import { Attribute, MetricName, operationBoundaries, poolBoundaries } from "../Telemetry.js"
 
 /** Distinct targets (tools, prompts, resources) kept as their own series per method; the rest share one. */
@@ -31,7 +32,7 @@ export interface PoolSources {
   /** The mean of the connections' concurrency limits now. */
   readonly concurrencyLimit: () => number
   /** The list calls the server's catalog answered, by how. */
-  readonly catalogLookups: { readonly hit: number; readonly fill: number; readonly shared: number }
+  readonly catalogLookups: Readonly<CatalogLookups>
 }
 
 type Counter = Metric.Counter<number>

@@ -272,9 +272,7 @@ export const growForLine = (state: PoolState, joining: number): void => {
     wake()
     return
   }
-  if (state.members.length + state.opening < state.config.maxConnections) {
-    open(state, true)
-  }
+  if (state.members.length + state.opening < state.config.maxConnections) open(state, true)
 }
 
 /**

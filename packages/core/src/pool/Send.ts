@@ -62,13 +62,13 @@ const failure = (
   }
 }
 
-/** What a handler answering a server request for this call is told of it. */
-const callInfo = (state: PoolState, info: RequestInfo) => ({
+/** What a handler answering a server request for this call is told of it (`sentAt`: the lease's clock reading). */
+const callInfo = (state: PoolState, info: RequestInfo, call: PoolCall) => ({
   method: info.method,
   target: info.target,
   handlers: info.handlers,
   timeoutMs: info.timeoutMs ?? state.limits.requestTimeoutMs,
-  sentAt: performance.now()
+  sentAt: call.leasedAt
 })
 
 /** Gives a request's latency to its connection's adaptive limit; the kind is its method and target. */
@@ -156,7 +156,7 @@ export const send = <A>(
   const start = (resume: (effect: Effect.Effect<A, MCPCallError>) => void, signal: AbortSignal | undefined) => {
     let sent: Promise<A>
     // What the server asks while serving this call may be answered by the call's handlers.
-    if (attribution !== undefined) attempt = attribution.begin(callInfo(state, info))
+    if (attribution !== undefined) attempt = attribution.begin(callInfo(state, info, call))
     try {
       sent = run(connection.client, sdkOptions(state, signal), call.meta)
     } catch (cause) {

@@ -4,6 +4,7 @@
  */
 import type * as CircuitBreaker from "../CircuitBreaker.js"
 import * as Connection from "../internal/connection.js"
+import type { CatalogLookups } from "../session/Catalog.js"
 import * as Judgement from "./Judgement.js"
 import { alive, type Counters, inUse, limitOf, type Member, type PoolState } from "./State.js"
 
@@ -65,7 +66,7 @@ export interface Snapshot {
    * replaced one another): from the catalog (`hit`), by reading the server (`fill`), or by
    * waiting for a read another call started (`shared`).
    */
-  readonly catalogLookups: { readonly hit: number; readonly fill: number; readonly shared: number }
+  readonly catalogLookups: Readonly<CatalogLookups>
   /** Clock time (epoch ms) of the snapshot. */
   readonly takenAt: number
 }

@@ -21,10 +21,18 @@ export const changedLists: Readonly<Record<"tools" | "prompts" | "resources", Re
   resources: ["resources", "resourceTemplates"]
 }
 
-/** How the catalog answered the list calls of a server, counted since it started. */
+/**
+ * How the catalog answered the list calls of a server, counted since it started.
+ *
+ * @since 0.1.0
+ * @category models
+ */
 export interface CatalogLookups {
+  /** Answered from the catalog. */
   hit: number
+  /** Answered by reading the server (the call started the read). */
   fill: number
+  /** Answered by a read another call had started. */
   shared: number
 }
 
