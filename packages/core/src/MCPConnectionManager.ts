@@ -9,11 +9,13 @@ import * as Clock from "effect/Clock"
 import * as Config from "effect/Config"
 import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import * as Result from "effect/Result"
 import * as Scope from "effect/Scope"
 import * as Alerts from "./Alerts.js"
+import * as Telemetry from "./internal/telemetry.js"
 import type { Connection, ServerStderr } from "./Connection.js"
 import {
   MCPConfigError,
@@ -383,12 +385,14 @@ export const promiseTools = (
   service: Service,
   name: string,
   runFork: PooledMCPTools.RunFork
-): PooledMCPTools.PooledMCPToolsPromise =>
-  PooledMCPTools.toPromise(
-    PooledMCPTools.make(name, service.pool(name), () => service.currentPool(name)),
-    {
-      runFork,
-      serverInfo: () => service.currentPool(name)?.serverInfo(),
-      session: () => service.currentPool(name)?.session
-    }
-  )
+): PooledMCPTools.PooledMCPToolsPromise => {
+  const currentPool = () => service.currentPool(name)
+  // Requests that carry no trace in this context may skip the fiber.
+  const untraced = runFork(Effect.withFiber((fiber) => Effect.succeed(Telemetry.isUntraced(fiber)))).pollUnsafe()
+  return PooledMCPTools.toPromise(PooledMCPTools.make(name, service.pool(name), currentPool), {
+    runFork,
+    serverInfo: () => currentPool()?.serverInfo(),
+    session: () => currentPool()?.session,
+    now: untraced !== undefined && Exit.isSuccess(untraced) && untraced.value ? currentPool : undefined
+  })
+}

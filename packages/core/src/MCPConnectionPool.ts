@@ -23,6 +23,8 @@ import { host } from "./pool/Host.js"
 import * as Members from "./pool/Members.js"
 import { makeBreaker } from "./pool/Policy.js"
 import * as RequestPath from "./pool/Request.js"
+import * as RequestNow from "./pool/RequestNow.js"
+import type { RunEffect } from "./pool/RequestNow.js"
 import * as Snapshots from "./pool/Snapshot.js"
 import {
   type BorrowError,
@@ -52,6 +54,7 @@ import type { Snapshot } from "./pool/Snapshot.js"
 export type { HealthCheckResult } from "./pool/Health.js"
 export type { Judgement, Status } from "./pool/Judgement.js"
 export { Uninterruptible } from "./pool/Request.js"
+export type { RunEffect } from "./pool/RequestNow.js"
 export type { ConnectionInfo, Snapshot } from "./pool/Snapshot.js"
 export type { CatalogLookups, ListKind } from "./session/Catalog.js"
 export type { ServerSession } from "./session/Hub.js"
@@ -80,6 +83,13 @@ export interface MCPConnectionPool {
    * retries on the pool's schedule, counting, and fallback.
    */
   readonly request: <A>(info: RequestInfo, run: Run<A>) => Effect.Effect<A, MCPCallError>
+  /**
+   * `request` for a caller without a fiber (the Promise API): the same request, whose common
+   * case costs no fiber. `undefined` when the request must go through `request` instead (the
+   * pool is not open, or `info` has a signal). `runEffect` runs what goes on along the Effect
+   * path (a retry, the fallback, an alert). Only for callers whose requests carry no trace.
+   */
+  readonly requestNow: <A>(info: RequestInfo, run: Run<A>, runEffect: RunEffect) => Promise<A> | undefined
   /** Lends one connection for the whole of `f` (no retry, no request timeout). */
   readonly withConnection: <A, E, R>(
     f: (connection: Connection.Connection) => Effect.Effect<A, E, R>
@@ -291,6 +301,7 @@ export const make = (options: MakeOptions): Effect.Effect<MCPConnectionPool, nev
       server: state.server,
       config: state.config,
       request: (info, run) => RequestPath.request(state, info, run),
+      requestNow: (info, run, runEffect) => RequestNow.requestNow(state, info, run, runEffect),
       withConnection: (f) =>
         orForward(state, Admission.withConnection(state, f), (next) => next.withConnection(f), "withConnection"),
       lease: orForward<Connection.Connection, never, Scope.Scope>(

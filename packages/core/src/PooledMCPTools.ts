@@ -6,16 +6,17 @@
  */
 import type { Client } from "@modelcontextprotocol/sdk/client/index.js"
 import type { RequestOptions } from "@modelcontextprotocol/sdk/shared/protocol.js"
-import { EmptyResultSchema, type LoggingLevel } from "@modelcontextprotocol/sdk/types.js"
+import type { LoggingLevel } from "@modelcontextprotocol/sdk/types.js"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import type * as Fiber from "effect/Fiber"
 import * as Cause from "effect/Cause"
 import * as Stream from "effect/Stream"
 import { MCPAborted, type MCPCallError, MCPManagerClosed, type MCPServerNotFound } from "./Errors.js"
-import { invalidToolCall, mergeOptions, untilAborted, withMeta } from "./internal/callOptions.js"
+import { invalidToolCall, untilAborted, withMeta } from "./internal/callOptions.js"
 import { cacheable, lists, readAll } from "./internal/listing.js"
-import type { ListKind, MCPConnectionPool, ServerSession, TraceMeta } from "./MCPConnectionPool.js"
+import { type Plain, plain, prepare, type SdkRun, toolName } from "./internal/plainRequests.js"
+import type { ListKind, MCPConnectionPool, ServerSession } from "./MCPConnectionPool.js"
 import type * as Notifications from "./Notifications.js"
 import type * as ServerRequests from "./ServerRequests.js"
 
@@ -198,33 +199,25 @@ export const make = (
       return pool === undefined ? Effect.flatMap(getPool, use) : use(pool)
     })
   }
-  const call = <A>(
-    method: string,
-    idempotent: boolean,
-    target: string | undefined,
-    user: CallOptions | undefined,
-    run: (client: Client, options: RequestOptions, meta: TraceMeta) => Promise<A>
-  ): Effect.Effect<A, PooledCallError> => {
-    const info =
-      user === undefined
-        ? { method, idempotent, target }
-        : { method, idempotent, target, signal: user.signal, handlers: user.handlers, timeoutMs: user.timeout }
-    const send: typeof run =
-      user === undefined ? run : (client, options, meta) => run(client, mergeOptions(options, user), meta)
+  const call = <A>(request: Plain<A>, user: CallOptions | undefined): Effect.Effect<A, PooledCallError> => {
+    const { info, send } = prepare(request, user)
     return withPool((pool) => pool.request(info, send))
   }
+  /** A list request sent as it is. */
+  const listing = <A>(method: string, user: CallOptions | undefined, run: SdkRun<A>) =>
+    call({ method, idempotent: true, target: undefined, run }, user)
   /** A list call: from the server's catalog when it may be (see `cacheable`), else sent as it is. */
   const list = <A>(
     kind: ListKind,
     params: object | undefined,
     user: CallOptions | undefined,
-    direct: (client: Client, options: RequestOptions, meta: TraceMeta) => Promise<A>
+    direct: SdkRun<A>
   ): Effect.Effect<A, PooledCallError> => {
     const { method } = lists[kind]
-    if (!cacheable(params, user)) return call(method, true, undefined, user, direct)
+    if (!cacheable(params, user)) return listing(method, user, direct)
     return withPool((pool) => {
       // Without the catalog, a list call is what it is on a `Client`: one page.
-      if (pool.config.catalog === "off") return call(method, true, undefined, user, direct)
+      if (pool.config.catalog === "off") return listing(method, user, direct)
       const fill = pool.request({ method, idempotent: true }, (client, options, meta) =>
         readAll(kind, client, options, meta)
       ) as Effect.Effect<A, MCPCallError>
@@ -246,16 +239,10 @@ export const make = (
     listTools: (params, options) =>
       list("tools", params, options, (client, o, meta) => client.listTools(withMeta(params, meta), o)),
     callTool: (params, resultSchema, options) => {
+      const name = toolName(params)
       // An untyped caller may pass anything: a bad argument is a typed failure, never a throw.
-      const name: unknown = (params as { readonly name?: unknown } | null | undefined)?.name
-      if (typeof name !== "string" || name === "") return Effect.fail(invalidToolCall(serverName, params))
-      return withPool((pool) =>
-        call("tools/call", options?.idempotent === true, name, options, (client, o, meta) => {
-          // The output schemas of the catalog's tools, which this client may never have listed.
-          pool.primeClient(client)
-          return client.callTool(withMeta(params, meta), resultSchema, o)
-        })
-      )
+      if (name === undefined) return Effect.fail(invalidToolCall(serverName, params))
+      return withPool((pool) => call(plain.callTool(pool, name, params, resultSchema, options), options))
     },
     listResources: (params, options) =>
       list("resources", params, options, (client, o, meta) => client.listResources(withMeta(params, meta), o)),
@@ -263,24 +250,12 @@ export const make = (
       list("resourceTemplates", params, options, (client, o, meta) =>
         client.listResourceTemplates(withMeta(params, meta), o)
       ),
-    readResource: (params, options) =>
-      call("resources/read", true, params.uri, options, (client, o, meta) =>
-        client.readResource(withMeta(params, meta), o)
-      ),
+    readResource: (params, options) => call(plain.readResource(params), options),
     listPrompts: (params, options) =>
       list("prompts", params, options, (client, o, meta) => client.listPrompts(withMeta(params, meta), o)),
-    getPrompt: (params, options) =>
-      call("prompts/get", true, params.name, options, (client, o, meta) => client.getPrompt(withMeta(params, meta), o)),
-    complete: (params, options) =>
-      call("completion/complete", true, undefined, options, (client, o, meta) =>
-        client.complete(withMeta(params, meta), o)
-      ),
-    ping: (options) =>
-      call("ping", true, undefined, options, (client, o, meta) =>
-        meta === undefined
-          ? client.ping(o)
-          : client.request({ method: "ping", params: { _meta: meta } }, EmptyResultSchema, o)
-      ),
+    getPrompt: (params, options) => call(plain.getPrompt(params), options),
+    complete: (params, options) => call(plain.complete(params), options),
+    ping: (options) => call(plain.ping(), options),
     getServerCapabilities: () => Effect.map(serverInfo, (info) => info.capabilities),
     getServerVersion: () => Effect.map(serverInfo, (info) => info.version),
     setLoggingLevel: (level) => session((s) => Effect.as(s.setLoggingLevel(level), {})),
@@ -338,6 +313,11 @@ export const toPromise = (
     readonly serverInfo: () => ReturnType<MCPConnectionPool["serverInfo"]> | undefined
     /** The server's session now; `undefined` once the manager closed. */
     readonly session: () => ServerSession | undefined
+    /**
+     * The server's pool now, when plain requests may skip the fiber (see
+     * `MCPConnectionPool.requestNow`): only where no request carries a trace.
+     */
+    readonly now?: (() => MCPConnectionPool | undefined) | undefined
   }
 ): PooledMCPToolsPromise => {
   const serverName = tools.serverName
@@ -347,17 +327,61 @@ export const toPromise = (
       effect,
       () => new MCPAborted({ serverName, method, reason: "the call was interrupted" })
     )
+  const now = options.now
+  /** A plain request through the pool's fiberless path when it takes it, else as `slow` sends it. */
+  const send = <A>(
+    method: string,
+    request: (pool: MCPConnectionPool) => Plain<A> | undefined,
+    user: CallOptions | undefined,
+    slow: () => Effect.Effect<A, PooledCallError>
+  ): Promise<A> => {
+    const pool = now?.()
+    const described = pool === undefined ? undefined : request(pool)
+    if (pool !== undefined && described !== undefined) {
+      const { info, send: sdk } = prepare(described, user)
+      const sent = pool.requestNow(info, sdk, (effect) => run(method, effect))
+      if (sent !== undefined) return sent
+    }
+    return run(method, slow())
+  }
   return {
     serverName,
     listTools: (params, o) => run("tools/list", tools.listTools(params, o)),
-    callTool: (params, schema, o) => run("tools/call", tools.callTool(params, schema, o)),
+    callTool: (params, schema, o) =>
+      send(
+        "tools/call",
+        (pool) => {
+          const name = toolName(params)
+          return name === undefined ? undefined : plain.callTool(pool, name, params, schema, o)
+        },
+        o,
+        () => tools.callTool(params, schema, o)
+      ),
     listResources: (params, o) => run("resources/list", tools.listResources(params, o)),
     listResourceTemplates: (params, o) => run("resources/templates/list", tools.listResourceTemplates(params, o)),
-    readResource: (params, o) => run("resources/read", tools.readResource(params, o)),
+    readResource: (params, o) =>
+      send(
+        "resources/read",
+        () => plain.readResource(params),
+        o,
+        () => tools.readResource(params, o)
+      ),
     listPrompts: (params, o) => run("prompts/list", tools.listPrompts(params, o)),
-    getPrompt: (params, o) => run("prompts/get", tools.getPrompt(params, o)),
-    complete: (params, o) => run("completion/complete", tools.complete(params, o)),
-    ping: (o) => run("ping", tools.ping(o)),
+    getPrompt: (params, o) =>
+      send(
+        "prompts/get",
+        () => plain.getPrompt(params),
+        o,
+        () => tools.getPrompt(params, o)
+      ),
+    complete: (params, o) =>
+      send(
+        "completion/complete",
+        () => plain.complete(params),
+        o,
+        () => tools.complete(params, o)
+      ),
+    ping: (o) => send("ping", plain.ping, o, () => tools.ping(o)),
     getServerCapabilities: () => options.serverInfo()?.capabilities,
     getServerVersion: () => options.serverInfo()?.version,
     setLoggingLevel: (level) => run("logging/setLevel", tools.setLoggingLevel(level)),

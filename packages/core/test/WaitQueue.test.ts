@@ -184,6 +184,51 @@ describe("WaitQueue", () => {
     })
   )
 
+  it.effect(
+    "a waiter without a fiber (join) keeps its place among fibers, times out on the clock, and is failed by close",
+    () =>
+      Effect.gen(function* () {
+        const { queue, scope, served, waiter, give } = yield* setup
+        const clock = yield* Clock.clockWith(Effect.succeed)
+        const woken: Array<string> = []
+        const join = (name: string, timeoutMs: number) => {
+          const ticket: Ticket = { name, got: undefined }
+          queue.join(clock.currentTimeMillisUnsafe() + timeoutMs, ticket, (exit) =>
+            woken.push(
+              Exit.isSuccess(exit)
+                ? `${name}:${ticket.got ?? "nothing"}`
+                : `${name}:${exit.cause.toString().includes("Late") ? "late" : "closed"}`
+            )
+          )
+        }
+        yield* waiter("fiber")
+        yield* settle
+        join("plain", 5_000)
+        join("brief", 1_000)
+        expect(queue.size).toBe(3)
+        give("x")
+        give("y")
+        // Woken on a microtask, never inside the handoff.
+        expect(woken).toEqual([])
+        yield* settle
+        expect(served).toEqual(["fiber:x"])
+        expect(woken).toEqual(["plain:y"])
+        yield* TestClock.adjust(999)
+        expect(woken).toEqual(["plain:y"])
+        yield* TestClock.adjust(1)
+        yield* settle
+        expect(woken).toEqual(["plain:y", "brief:late"])
+        join("last", 5_000)
+        queue.close(new Closed())
+        join("after", 5_000)
+        expect(woken).toEqual(["plain:y", "brief:late"])
+        yield* settle
+        expect(woken).toEqual(["plain:y", "brief:late", "last:closed", "after:closed"])
+        expect(queue.size).toBe(0)
+        yield* Scope.close(scope, Exit.void)
+      })
+  )
+
   it.effect("while hold says so, a due waiter is kept; expire fails it once hold lets go", () =>
     Effect.gen(function* () {
       const clock = yield* Clock.clockWith(Effect.succeed)

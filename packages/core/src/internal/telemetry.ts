@@ -87,6 +87,14 @@ export const begin = (fiber: Fiber.Fiber<unknown, unknown>, call: Call): boolean
   return true
 }
 
+/** Whether `begin` would find nothing to do in this fiber: no span to make, no trace context to send. */
+export const isUntraced = (fiber: Fiber.Fiber<unknown, unknown>): boolean => {
+  const cache = fiber.cache
+  if (!cache.tracerEnabled) return true
+  const tracer = cache.tracer
+  return (tracer === undefined || tracer === Tracer.nativeTracer) && cache.span === undefined
+}
+
 const hookless = new WeakMap<Tracer.Tracer, Tracer.Tracer>()
 
 /** The same tracer without its context hook: it makes the same spans. */

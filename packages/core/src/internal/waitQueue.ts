@@ -5,9 +5,11 @@
 import type * as Clock from "effect/Clock"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
 import type * as Scope from "effect/Scope"
 
-type Resume<E> = (effect: Effect.Effect<void, E>) => void
+/** How a waiter is woken: with `Exit.void` when served, else with its failure. */
+type Resume<E> = (exit: Exit.Exit<void, E>) => void
 
 interface Waiter<K, E> {
   readonly deadline: number
@@ -22,7 +24,8 @@ interface Waiter<K, E> {
 }
 
 /**
- * A FIFO of sleeping borrowers. Waiting costs one `Effect.callback` and no timer of its own:
+ * A FIFO of sleeping borrowers. Waiting costs one `Effect.callback` (or, for a caller without a
+ * fiber, one callback: see `join`) and no timer of its own:
  * a single watcher fiber, forked in the pool's scope while anybody sleeps, sleeps on the
  * pool's clock until the earliest deadline (so `TestClock` drives it) and fails the waiters
  * whose deadline has passed.
@@ -80,15 +83,31 @@ export class WaitQueue<K, E> {
   wait(deadline: number, ticket: K): Effect.Effect<void, E> {
     const sleep = Effect.callback<void, E>((resume) => {
       const closed = this.#closedWith
-      if (closed !== undefined) return resume(Effect.fail(closed.error))
-      const waiter: Waiter<K, E> = { deadline, ticket, resume, served: false, previous: this.#tail, next: undefined }
-      if (this.#tail === undefined) this.#head = waiter
-      else this.#tail.next = waiter
-      this.#tail = waiter
-      this.#sleeping++
+      if (closed !== undefined) return resume(Exit.fail(closed.error))
+      const waiter = this.#enqueue(deadline, ticket, resume)
       return Effect.sync(() => this.#leave(waiter))
     })
     return this.#watching ? sleep : Effect.andThen(this.#startWatcher, sleep)
+  }
+
+  /**
+   * `wait` for a caller without a fiber: `resume` is called once, on a microtask, with
+   * `Exit.void` once served through `ticket`, else with the failure. Such a waiter cannot leave.
+   */
+  join(deadline: number, ticket: K, resume: Resume<E>): void {
+    const closed = this.#closedWith
+    if (closed !== undefined) return later(resume, Exit.fail(closed.error))
+    this.#enqueue(deadline, ticket, resume)
+    if (!this.#watching) Effect.runFork(this.#startWatcher)
+  }
+
+  #enqueue(deadline: number, ticket: K, resume: Resume<E>): Waiter<K, E> {
+    const waiter: Waiter<K, E> = { deadline, ticket, resume, served: false, previous: this.#tail, next: undefined }
+    if (this.#tail === undefined) this.#head = waiter
+    else this.#tail.next = waiter
+    this.#tail = waiter
+    this.#sleeping++
+    return waiter
   }
 
   /**
@@ -103,7 +122,7 @@ export class WaitQueue<K, E> {
     waiter.served = true
     queueMicrotask(() => {
       waiter.served = false
-      resume(Effect.void)
+      resume(Exit.void)
     })
     return true
   }
@@ -112,7 +131,7 @@ export class WaitQueue<K, E> {
   failHead(error: E): boolean {
     const waiter = this.#head
     if (waiter === undefined) return false
-    later(this.#take(waiter), Effect.fail(error))
+    later(this.#take(waiter), Exit.fail(error))
     return true
   }
 
@@ -121,7 +140,7 @@ export class WaitQueue<K, E> {
    * resumes on a microtask, so a borrower that fails and comes straight back is a newcomer).
    */
   failAll(error: E): void {
-    const failed = Effect.fail(error)
+    const failed = Exit.fail(error)
     while (this.#head !== undefined) later(this.#take(this.#head), failed)
   }
 
@@ -182,7 +201,7 @@ export class WaitQueue<K, E> {
 
   #expireDue(now: number): void {
     while (this.#head !== undefined && this.#head.deadline <= now && !this.#hold()) {
-      later(this.#take(this.#head), Effect.fail(this.#onTimeout()))
+      later(this.#take(this.#head), Exit.fail(this.#onTimeout()))
     }
   }
 
@@ -212,6 +231,6 @@ const never = (): boolean => false
  * Resumes a waiter's fiber on a microtask: never inside the fiber that serves or fails it, so
  * that a resumed borrower cannot run (and come back to the line) in the middle of a loop over it.
  */
-const later = <E>(resume: Resume<E>, effect: Effect.Effect<void, E>): void => {
-  queueMicrotask(() => resume(effect))
+const later = <E>(resume: Resume<E>, exit: Exit.Exit<void, E>): void => {
+  queueMicrotask(() => resume(exit))
 }

@@ -3,11 +3,12 @@
  * connection with room at once, else a place in the line, served first come first served.
  */
 import * as Effect from "effect/Effect"
+import type * as Exit from "effect/Exit"
 import type * as Scope from "effect/Scope"
 import * as Connection from "../internal/connection.js"
 import { MCPConnectionError, MCPManagerClosed, MCPPoolExhausted } from "../Errors.js"
 import * as Telemetry from "../internal/telemetry.js"
-import { observeExhaustion } from "./Alerting.js"
+import { exhaustionChange, observeExhaustion } from "./Alerting.js"
 import { closeRemoved, growForLine, remove } from "./Members.js"
 import { probe } from "./Probe.js"
 import { Forwarded, hasRoom, inUse, type LineFailure, type Member, type PoolState, type Ticket } from "./State.js"
@@ -86,6 +87,15 @@ const pick = (state: PoolState): Member | undefined => {
   return undefined
 }
 
+/** Whether a live connection may be used without a ping first: busy, or used within `aliveBypassWindow`. */
+export const isReady = (state: PoolState, member: Member): boolean => {
+  const connection = member.connection
+  return (
+    Connection.isAlive(connection) &&
+    (connection.inFlight > 0 || Date.now() - connection.lastUsedAt <= state.limits.aliveBypassMs)
+  )
+}
+
 /** Gives up a connection just lent that proved dead: it leaves the pool; the borrower tries another. */
 const giveUp = (state: PoolState, ticket: Ticket): Effect.Effect<never, Stale> =>
   Effect.suspend(() => {
@@ -101,7 +111,7 @@ const giveUp = (state: PoolState, ticket: Ticket): Effect.Effect<never, Stale> =
 const check = (state: PoolState, ticket: Ticket, member: Member): Effect.Effect<void, Stale> | undefined => {
   const connection = member.connection
   if (!Connection.isAlive(connection)) return giveUp(state, ticket)
-  if (connection.inFlight > 0 || Date.now() - connection.lastUsedAt <= state.limits.aliveBypassMs) return undefined
+  if (isReady(state, member)) return undefined
   return Effect.flatMap(probe(connection, state.limits.connectionTimeoutMs, state.scrub), (probed) => {
     if (probed.alive) {
       connection.lastUsedAt = Date.now()
@@ -128,6 +138,49 @@ const lent = <A, E, R>(
         Effect.suspend(() => use(member))
       )
 }
+
+/**
+ * For a caller without a fiber: lends a connection with room at once when nobody waits
+ * (answers it), else answers `undefined`.
+ */
+export const lendAtOnce = (state: PoolState, ticket: Ticket): Member | undefined => {
+  if (state.line.size > 0) return undefined
+  const member = pick(state)
+  if (member !== undefined) lend(state, member, ticket)
+  return member
+}
+
+/**
+ * For a caller without a fiber: a place in line (which may grow the pool). `resume` gets
+ * `Exit.void` once `ticket` holds a connection, else the line's failure. Answers the alert to
+ * tell when this borrower made the pool exhausted.
+ */
+export const joinLine = (
+  state: PoolState,
+  ticket: Ticket,
+  resume: (exit: Exit.Exit<void, LineFailure>) => void
+): Effect.Effect<void> | undefined => {
+  growForLine(state, 1)
+  const deadline = state.clock.currentTimeMillisUnsafe() + state.limits.acquireTimeoutMs
+  const alert = exhaustionChange(state, 1)
+  state.line.join(deadline, ticket, resume)
+  return alert
+}
+
+/**
+ * Goes on with a connection lent to a caller without a fiber that is not ready (see
+ * `isReady`): checked as `borrow` checks it, another borrowed when it proves dead.
+ */
+export const useLent = <A, E, R>(
+  state: PoolState,
+  ticket: Ticket,
+  member: Member,
+  use: (member: Member) => Effect.Effect<A, E, R>,
+  call: Telemetry.Call
+): Effect.Effect<A, E | LineFailure | MCPConnectionError, R> =>
+  Effect.catchIf(lent(state, ticket, member, use), isStale, () =>
+    Effect.suspend(() => borrow(state, ticket, use, call))
+  )
 
 /** Waits in line for a connection (which may grow the pool), then uses it. */
 const inLine = <A, E, R>(

@@ -11,27 +11,30 @@ import { inUse, type PoolState } from "./State.js"
  * to wait in line asks: it is not in the line yet, and counts.
  */
 export const observeExhaustion = (state: PoolState, joining: 0 | 1): Effect.Effect<void> =>
-  Effect.suspend(() => {
-    const used = inUse(state)
-    const waiting = state.line.size + joining
-    const max = state.config.maxConnections
-    const active = Judgement.exhausted(
-      { inUse: used, waiting, maxConnections: max, exhaustionHeld: state.exhaustionActive },
-      state.thresholds
-    )
-    if (active === state.exhaustionActive) return Effect.void
-    state.exhaustionActive = active
-    const alerts = state.alerts
-    if (alerts === undefined) return Effect.void
-    return alerts.observe(state.serverName, "pool_exhaustion", active, () => {
-      state.telemetry.alert("pool_exhaustion", "warning")
-      const percent = Math.round(Judgement.utilization(used, max) * 100)
-      return {
-        severity: "warning",
-        message: `pool of "${state.serverName}" is ${percent} % utilized (${used} of ${max} connections in use, ${waiting} waiting)`
-      }
-    })
+  Effect.suspend(() => exhaustionChange(state, joining) ?? Effect.void)
+
+/** `observeExhaustion`, judged now: the alert to tell, or `undefined` when nothing changed. */
+export const exhaustionChange = (state: PoolState, joining: 0 | 1): Effect.Effect<void> | undefined => {
+  const used = inUse(state)
+  const waiting = state.line.size + joining
+  const max = state.config.maxConnections
+  const active = Judgement.exhausted(
+    { inUse: used, waiting, maxConnections: max, exhaustionHeld: state.exhaustionActive },
+    state.thresholds
+  )
+  if (active === state.exhaustionActive) return undefined
+  state.exhaustionActive = active
+  const alerts = state.alerts
+  if (alerts === undefined) return undefined
+  return alerts.observe(state.serverName, "pool_exhaustion", active, () => {
+    state.telemetry.alert("pool_exhaustion", "warning")
+    const percent = Math.round(Judgement.utilization(used, max) * 100)
+    return {
+      severity: "warning",
+      message: `pool of "${state.serverName}" is ${percent} % utilized (${used} of ${max} connections in use, ${waiting} waiting)`
+    }
   })
+}
 
 /** Judges the error rate of the alert window ending now and tells `Alerts` when it changed. */
 export const observeErrorRate = (state: PoolState): Effect.Effect<void> =>

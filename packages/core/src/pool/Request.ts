@@ -42,14 +42,25 @@ const attemptNow = <A>(
   run: Run<A>,
   call: PoolCall
 ): Effect.Effect<A, MCPCallError | Forwarded> => {
+  const rejected = admit(state, call)
+  if (rejected !== undefined) return refused(state, rejected)
+  return borrow(state, call, (member) => send(state, member.connection, info, run, call, true), call)
+}
+
+/** Asks the breaker for an attempt, now: its permit goes on the call, or its refusal is answered (counted). */
+export const admit = (state: PoolState, call: PoolCall): MCPCircuitOpen | undefined => {
   const admitted = state.breaker.admitUnsafe(state.clock.currentTimeMillisUnsafe())
   if ("rejected" in admitted) {
     state.counters.rejected++
-    return Effect.andThen(state.breaker.flush, Effect.fail(admitted.rejected))
+    return admitted.rejected
   }
   call.permit = admitted.permit
-  return borrow(state, call, (member) => send(state, member.connection, info, run, call, true), call)
+  return undefined
 }
+
+/** An attempt the breaker refused: its transitions told, then the refusal. */
+export const refused = (state: PoolState, rejected: MCPCircuitOpen): Effect.Effect<never, MCPCircuitOpen> =>
+  Effect.andThen(state.breaker.flush, Effect.fail(rejected))
 
 /**
  * Tells the breaker how the call's attempt ended, once: when the retry schedule sees its
@@ -138,7 +149,11 @@ const count = (state: PoolState, exit: Exit.Exit<unknown, MCPCallError | Forward
 }
 
 /** The end of a request: its lease back if it still holds one, the breaker told, counted and judged. */
-const finish = (state: PoolState, call: PoolCall, exit: Exit.Exit<unknown, MCPCallError | Forwarded>) => {
+export const finish = (
+  state: PoolState,
+  call: PoolCall,
+  exit: Exit.Exit<unknown, MCPCallError | Forwarded>
+): Effect.Effect<void> => {
   release(state, call)
   settleAttempt(state, call, breakerOutcome(exit))
   if (call.forwarded) return Effect.void
@@ -173,10 +188,30 @@ const requestWith = <A>(
   call: PoolCall
 ): Effect.Effect<A, MCPCallError> => {
   state.counters.requests++
-  // Lazy: the `onExit` below is in place before a connection is lent, so no interruption
-  // can strand a lease.
-  const attempt = Effect.suspend(() => attemptNow(state, info, run, call))
-  const retried = Effect.catch(attempt, afterFailure(state, info, run, call))
+  // Lazy: the `onExit` of `following` is in place before a connection is lent, so no
+  // interruption can strand a lease.
+  return following(
+    state,
+    info,
+    run,
+    call,
+    Effect.suspend(() => attemptNow(state, info, run, call))
+  )
+}
+
+/**
+ * A request from its first attempt on: `first` (the attempt, or how it ended), then
+ * forwarding, retries and the fallback, and the request's end (`finish`) whatever happens.
+ * The request must have been counted.
+ */
+export const following = <A>(
+  state: PoolState,
+  info: RequestInfo,
+  run: Run<A>,
+  call: PoolCall,
+  first: Effect.Effect<A, MCPCallError | Forwarded>
+): Effect.Effect<A, MCPCallError> => {
+  const retried = Effect.catch(first, afterFailure(state, info, run, call))
   const withFallback =
     state.config.fallback === "direct"
       ? Effect.catchIf(retried, isUnservable, (error) => {

@@ -3,6 +3,7 @@
  * ends, and what its failure means (a typed error, a dead connection, our close, the caller's abort).
  */
 import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
 import * as Connection from "../internal/connection.js"
 import { MCPAborted, type MCPCallError } from "../Errors.js"
 import { classify, describeCause } from "../internal/classify.js"
@@ -107,20 +108,26 @@ const proveConcurrency = (connection: Connection.LiveConnection, limiter: Limite
 const sdkOptions = (state: PoolState, signal: AbortSignal | undefined): SdkRequestOptions =>
   signal === undefined ? state.requestOptions : { timeout: state.limits.requestTimeoutMs, signal }
 
+/** How a request's end is told: its answer, or its typed failure. */
+export type Resume<A> = (exit: Exit.Exit<A, MCPCallError>) => void
+
 /**
- * Sends one request on a connection. Must be called when the request runs (it counts the
- * request in flight at once). `pooled`: the connection is the call's lease, given back when
- * the request ends (a direct connection is not). A request from a fiber nobody can interrupt
- * (see `Uninterruptible`) goes without an AbortSignal.
+ * Sends one request on a connection, now, and calls `resume` once with its end (within this
+ * call only when the SDK throws at once). Must be called when the request runs (it counts the request in flight at once).
+ * `pooled`: the connection is the call's lease, given back when the request ends (a direct
+ * connection is not). `signal` aborts the SDK request; without one, the SDK adds no listener.
+ * Answers the function that ends the request's bookkeeping when its caller stops waiting.
  */
-export const send = <A>(
+export const start = <A>(
   state: PoolState,
   connection: Connection.LiveConnection,
   info: RequestInfo,
   run: Run<A>,
   call: PoolCall,
-  pooled: boolean
-): Effect.Effect<A, MCPCallError> => {
+  pooled: boolean,
+  signal: AbortSignal | undefined,
+  resume: Resume<A>
+): (() => void) => {
   connection.inFlight++
   Telemetry.leased(call, state.telemetry, connection.id)
   if (call.leasedAt - connection.requestMapsRenewedAt > Connection.REQUEST_MAPS_RENEWAL_MS) {
@@ -153,47 +160,64 @@ export const send = <A>(
     connection.lastUsedAt = performance.timeOrigin + call.releasedAt
     if (pooled) release(state, call)
   }
-  const start = (resume: (effect: Effect.Effect<A, MCPCallError>) => void, signal: AbortSignal | undefined) => {
-    let sent: Promise<A>
-    // What the server asks while serving this call may be answered by the call's handlers.
-    if (attribution !== undefined) attempt = attribution.begin(callInfo(state, info, call))
-    try {
-      sent = run(connection.client, sdkOptions(state, signal), call.meta)
-    } catch (cause) {
-      attribution?.sent()
-      const error = failure(state, connection, info, cause)
-      settle(false)
-      resume(Effect.fail(error))
-      return
-    }
+  let sent: Promise<A>
+  // What the server asks while serving this call may be answered by the call's handlers.
+  if (attribution !== undefined) attempt = attribution.begin(callInfo(state, info, call))
+  try {
+    sent = run(connection.client, sdkOptions(state, signal), call.meta)
+  } catch (cause) {
     attribution?.sent()
-    if (limiter?.wantsProof(call.leasedAt) === true) proveConcurrency(connection, limiter, () => !done)
-    sent.then(
-      (value) => {
-        if (done) return
-        // A connection that serves a call ends a streak of failures to open one.
-        state.streak = 0
-        settle(true)
-        resume(Effect.succeed(value))
-      },
-      (cause: unknown) => {
-        if (done) return
-        const error = failure(state, connection, info, cause)
-        settle(!(error instanceof MCPAborted) && state.phase === "open")
-        resume(Effect.fail(error))
-      }
-    )
+    const error = failure(state, connection, info, cause)
+    settle(false)
+    resume(Exit.fail(error))
+    return ignore
   }
+  attribution?.sent()
+  if (limiter?.wantsProof(call.leasedAt) === true) proveConcurrency(connection, limiter, () => !done)
+  sent.then(
+    (value) => {
+      if (done) return
+      // A connection that serves a call ends a streak of failures to open one.
+      state.streak = 0
+      settle(true)
+      resume(Exit.succeed(value))
+    },
+    (cause: unknown) => {
+      if (done) return
+      const error = failure(state, connection, info, cause)
+      settle(!(error instanceof MCPAborted) && state.phase === "open")
+      resume(Exit.fail(error))
+    }
+  )
+  return () => {
+    if (!done) settle(false)
+  }
+}
+
+const ignore = (): void => {}
+
+/**
+ * `start` as an effect, for a caller in a fiber. A request from a fiber nobody can interrupt
+ * (see `Uninterruptible`) goes without an AbortSignal.
+ */
+export const send = <A>(
+  state: PoolState,
+  connection: Connection.LiveConnection,
+  info: RequestInfo,
+  run: Run<A>,
+  call: PoolCall,
+  pooled: boolean
+): Effect.Effect<A, MCPCallError> => {
   const sending: Effect.Effect<A, MCPCallError> = call.uninterruptible
     ? // Nothing can interrupt the caller: no AbortSignal (Effect.callback makes one only for a
       // function of two parameters).
-      Effect.callback((resume) => start(resume, undefined))
+      Effect.callback((resume) => {
+        start(state, connection, info, run, call, pooled, undefined, resume)
+      })
     : Effect.callback((resume, signal) => {
-        start(resume, signal)
+        const stop = start(state, connection, info, run, call, pooled, signal, resume)
         // Interrupted: the signal aborts the SDK request (which sends notifications/cancelled).
-        return Effect.sync(() => {
-          if (!done) settle(false)
-        })
+        return Effect.sync(stop)
       })
   // Only HTTP has transport instrumentation that could use the span as its parent.
   return state.server.transport === "stdio" ? sending : Telemetry.withinSpan(call, sending)
