@@ -38,23 +38,26 @@ export const exhaustionChange = (state: PoolState, joining: 0 | 1): Effect.Effec
 
 /** Judges the error rate of the alert window ending now and tells `Alerts` when it changed. */
 export const observeErrorRate = (state: PoolState): Effect.Effect<void> =>
-  Effect.suspend(() => {
-    const totals = state.window.totals(state.clock.currentTimeMillisUnsafe())
-    const active = Judgement.errorRateHigh(totals, state.thresholds)
-    if (active === state.errorRateActive) return Effect.void
-    state.errorRateActive = active
-    const alerts = state.alerts
-    if (alerts === undefined) return Effect.void
-    return alerts.observe(state.serverName, "high_error_rate", active, () => {
-      state.telemetry.alert("high_error_rate", "warning")
-      const percent = Math.round((totals.errors / totals.requests) * 1000) / 10
-      const seconds = Math.round(state.thresholds.errorRateWindowMs / 1000)
-      return {
-        severity: "warning",
-        message: `${percent} % of the calls to "${state.serverName}" failed (${totals.errors} of ${totals.requests} in the last ${seconds} s)`
-      }
-    })
+  Effect.suspend(() => errorRateChange(state) ?? Effect.void)
+
+/** `observeErrorRate`, judged now: the alert to tell, or `undefined` when nothing changed. */
+export const errorRateChange = (state: PoolState): Effect.Effect<void> | undefined => {
+  const totals = state.window.totals(state.clock.currentTimeMillisUnsafe())
+  const active = Judgement.errorRateHigh(totals, state.thresholds)
+  if (active === state.errorRateActive) return undefined
+  state.errorRateActive = active
+  const alerts = state.alerts
+  if (alerts === undefined) return undefined
+  return alerts.observe(state.serverName, "high_error_rate", active, () => {
+    state.telemetry.alert("high_error_rate", "warning")
+    const percent = Math.round((totals.errors / totals.requests) * 1000) / 10
+    const seconds = Math.round(state.thresholds.errorRateWindowMs / 1000)
+    return {
+      severity: "warning",
+      message: `${percent} % of the calls to "${state.serverName}" failed (${totals.errors} of ${totals.requests} in the last ${seconds} s)`
+    }
   })
+}
 
 /** Tells `Alerts` how a health check went: failing while any connection failed it. */
 export const observeHealthCheck = (state: PoolState, checked: number, failed: number): Effect.Effect<void> =>

@@ -8,7 +8,7 @@ import * as Exit from "effect/Exit"
 import type { MCPCallError, MCPCircuitOpen, MCPPoolExhausted } from "../Errors.js"
 import * as Telemetry from "../internal/telemetry.js"
 import { borrow, closed, release } from "./Admission.js"
-import { observeErrorRate, observeExhaustion } from "./Alerting.js"
+import { errorRateChange, exhaustionChange } from "./Alerting.js"
 import { keepMinimum } from "./Members.js"
 import { breakerOutcome, errorOutcome, retryable, retrySchedule } from "./Policy.js"
 import { aborted, direct, PoolCall, send } from "./Send.js"
@@ -164,19 +164,21 @@ export const finish = (
   if (state.members.length + state.opening < state.config.minConnections) keepMinimum(state)
   const flush = state.breaker.hasPendingTransitions() ? state.breaker.flush : undefined
   if (!counted || state.phase !== "open") return flush ?? Effect.void
-  // The rate can cross the threshold on a success too (more calls reach the minimum),
-  // so judge it while the window holds a failure.
-  let observe: Effect.Effect<void> | undefined
-  if (state.errorRateActive || now - state.lastFailureAt < state.thresholds.errorRateWindowMs) {
-    observe = state.exhaustionActive
-      ? Effect.andThen(observeErrorRate(state), observeExhaustion(state, 0))
-      : observeErrorRate(state)
-  } else if (state.exhaustionActive) {
-    observe = observeExhaustion(state, 0)
-  }
-  if (observe === undefined) return flush ?? Effect.void
-  return flush === undefined ? observe : Effect.andThen(flush, observe)
+  // Judged now; an alert is told only when its condition changed. The rate can cross the
+  // threshold on a success too (more calls reach the minimum), so it is judged while the
+  // window holds a failure.
+  const judgeRate = state.errorRateActive || now - state.lastFailureAt < state.thresholds.errorRateWindowMs
+  const rate = judgeRate ? errorRateChange(state) : undefined
+  const exhaustion = state.exhaustionActive ? exhaustionChange(state, 0) : undefined
+  return andThen(andThen(flush, rate), exhaustion) ?? Effect.void
 }
+
+/** `first` then `second`, either of which may be absent. */
+const andThen = (
+  first: Effect.Effect<void> | undefined,
+  second: Effect.Effect<void> | undefined
+): Effect.Effect<void> | undefined =>
+  first === undefined ? second : second === undefined ? first : Effect.andThen(first, second)
 
 const isUnservable = (error: MCPCallError | Forwarded): error is MCPPoolExhausted | MCPCircuitOpen =>
   error._tag === "MCPPoolExhausted" || error._tag === "MCPCircuitOpen"
