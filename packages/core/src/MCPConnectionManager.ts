@@ -387,12 +387,24 @@ export const promiseTools = (
   runFork: PooledMCPTools.RunFork
 ): PooledMCPTools.PooledMCPToolsPromise => {
   const currentPool = () => service.currentPool(name)
-  // Requests that carry no trace in this context may skip the fiber.
-  const untraced = runFork(Effect.withFiber((fiber) => Effect.succeed(Telemetry.isUntraced(fiber)))).pollUnsafe()
   return PooledMCPTools.toPromise(PooledMCPTools.make(name, service.pool(name), currentPool), {
     runFork,
     serverInfo: () => currentPool()?.serverInfo(),
     session: () => currentPool()?.session,
-    now: untraced !== undefined && Exit.isSuccess(untraced) && untraced.value ? currentPool : undefined
+    // Requests that carry no trace in this context may skip the fiber.
+    now: isUntraced(runFork) ? currentPool : undefined
   })
+}
+
+const untracedBy = new WeakMap<PooledMCPTools.RunFork, boolean>()
+
+/** Whether the requests of fibers started by `runFork` carry no trace; asked once per `runFork`. */
+const isUntraced = (runFork: PooledMCPTools.RunFork): boolean => {
+  let untraced = untracedBy.get(runFork)
+  if (untraced === undefined) {
+    const exit = runFork(Effect.withFiber((fiber) => Effect.succeed(Telemetry.isUntraced(fiber)))).pollUnsafe()
+    untraced = exit !== undefined && Exit.isSuccess(exit) && exit.value
+    untracedBy.set(runFork, untraced)
+  }
+  return untraced
 }
