@@ -51,7 +51,7 @@ const setup = (config: PoolConfigInput = {}) =>
       outcomes.push(outcome)
       return outcome
     }
-    return { pool, send, runEffect, close }
+    return { manager, pool, send, runEffect, close }
   })
 
 const outcome = (settled: Promise<Outcome>) => Effect.promise(() => settled)
@@ -159,6 +159,31 @@ describe("the fiberless path (requestNow)", () => {
       yield* close
       expect(yield* processesLeft).toEqual([])
     }).pipe(onPatientTestClock)
+  )
+
+  it.effect(
+    "a pool replaced by configureServerPool forwards its line to the new pool; its call in flight ends where it began",
+    () =>
+      Effect.gen(function* () {
+        const { manager, pool, send, close } = yield* setup()
+        const busy = send(sleep(800))
+        yield* realWait(() => pool.snapshot().connections[0]?.inFlight === 1)
+        const waiters = ["a", "b"].map((name) => send(echo(name)))
+        yield* inLine(pool, 2)
+        yield* manager.configureServerPool("fx", { maxConnections: 2 })
+        const successor = yield* manager.pool("fx")
+        expect(successor).not.toBe(pool)
+        expect(yield* outcome(busy)).toEqual({ ok: true, value: "slept 800 ms" })
+        expect(yield* Effect.promise(() => Promise.all(waiters))).toEqual([
+          { ok: true, value: "a" },
+          { ok: true, value: "b" }
+        ])
+        // Counted where they were served: the old pool's line was forwarded, not failed.
+        expect(pool.counters.errors).toBe(0)
+        expect(successor.counters.requests).toBe(2)
+        yield* close
+        expect(yield* processesLeft).toEqual([])
+      }).pipe(onPatientTestClock)
   )
 
   it.effect("closing the pool fails the borrowers in line with MCPManagerClosed and leaves no process", () =>
