@@ -46,6 +46,14 @@ const concurrent = (capacity: number): Server =>
 /** One request at a time, in order: a request sent with n in flight waits for the n - 1 before it. */
 const serial = (service: number): Server => simulated((_kind, inFlight) => service * inFlight, false)
 
+/**
+ * A process that computes each request for `service` ms, one after the other, and idles `gap` ms
+ * between an answer and the next request it has not been sent yet: queued requests wait for the
+ * ones before them. It answers pings apart from its tools, so it is taken for a concurrent one.
+ */
+const computing = (service: number, gap: number): Server =>
+  simulated((_kind, inFlight) => service * inFlight + gap, true)
+
 /** A 1 ms and a 200 ms tool on a server that runs 16 requests at once. */
 const fastAndSlow: Server = simulated(
   (kind, inFlight) => (kind === "slow" ? 200 : 1) * Math.max(1, inFlight / 16),
@@ -137,5 +145,18 @@ describe("the adaptive concurrency limit of a connection", () => {
     expect((after.times[settledAt] ?? Infinity) - changed).toBeLessThan(2_000)
     expect(Math.max(...after.limits.slice(settledAt))).toBeLessThanOrEqual(2)
     expect(limiter.limit).toBe(1)
+  })
+
+  it("queues requests in a computing process only while the pool may not open another (the cores are busy)", () => {
+    const server = computing(3, 0.3)
+    // A second request in the process gains only the idle gap (about 10 %): not worth a queue in
+    // the process while another process could run it.
+    const free = new Limiter({ min: 1, max: 64 }, new ServerProfile())
+    expect(Math.max(...tail(drive(free, server, 2_000).limits, 500))).toBe(1)
+    // With the cores busy, a request waits as long in the process as in the pool, and keeps it busy.
+    const profile = new ServerProfile()
+    profile.coresBusy = true
+    const busy = new Limiter({ min: 1, max: 64 }, profile)
+    expect(Math.min(...tail(drive(busy, server, 2_000).limits, 500))).toBeGreaterThan(1)
   })
 })

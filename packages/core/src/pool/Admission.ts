@@ -81,10 +81,22 @@ export const release = (state: PoolState, ticket: Ticket): void => {
 /**
  * The oldest connection with room: the newest ones then idle out first, and with adaptive
  * limits a connection is filled to its limit (and may raise it) before the next one is used.
+ * While requests queue in the processes because the cores are busy (see `ServerProfile.coresBusy`),
+ * the connection with the fewest requests instead: each process is one more core's worth only
+ * if it gets its share.
  */
 const pick = (state: PoolState): Member | undefined => {
+  if (state.profile.coresBusy) return leastBusy(state)
   for (const member of state.members) if (hasRoom(state, member)) return member
   return undefined
+}
+
+const leastBusy = (state: PoolState): Member | undefined => {
+  let least: Member | undefined
+  for (const member of state.members) {
+    if (hasRoom(state, member) && (least === undefined || member.active < least.active)) least = member
+  }
+  return least
 }
 
 /** Whether a live connection may be used without a ping first: busy, or used within `aliveBypassWindow`. */

@@ -120,12 +120,15 @@ export const mayGrow = (state: PoolState): boolean => {
   // Fast requests: judged by the pool's throughput. Others (one at a time each): every
   // connection is one more request served at once.
   const fast = state.profile.fast() === true
-  if ((fast && judging(growth, now, state.opening, requests)) || !allSaturated(state, now)) return false
   const load = recentLoad(now)
+  // Read on every ask, so that the limits know it also while they still rise.
+  const coresBusy =
+    state.server.transport === "stdio" && sharesBusyCores(load, now - growth.lineSince, slowdownsOf(state))
+  state.profile.coresBusy = coresBusy
+  if ((fast && judging(growth, now, state.opening, requests)) || !allSaturated(state, now)) return false
   if (state.opening > 0 && !mayOpenAnother(state, load)) return false
   if (load !== undefined && load.loop > BUSY_LOOP) return false
-  const stdio = state.server.transport === "stdio"
-  if (stdio && sharesBusyCores(load, now - growth.lineSince, slowdownsOf(state))) return false
+  if (coresBusy) return false
   growth.trial = fast ? { openedAt: now, rateBefore: growth.rate, mark: undefined } : undefined
   return true
 }

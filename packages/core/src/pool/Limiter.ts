@@ -96,6 +96,13 @@ export class ServerProfile {
   private alone = 0
   /** The server answered a request (or a ping) before one sent earlier on the same connection. */
   concurrent = false
+  /**
+   * The pool may not open another process for this server: the machine's cores are busy and its
+   * requests already run slower than their best (see `Growth.sharesBusyCores`). A request queued
+   * in a process then waits no longer than one queued in the pool, and keeps the process busy
+   * while its previous answer travels back: a raise is judged as for fast requests.
+   */
+  coresBusy = false
   private proofPauseMs = 0
   private nextProofAt = 0
 
@@ -236,7 +243,10 @@ export class Limiter {
       this.atCeiling = true
       return this.moveTo(min)
     }
-    if (trial !== undefined && this.judge(trial, throughput, now, fast)) return this.moveTo(trial.from)
+    // With the cores busy, a queue in the process costs no more than one in the pool: the
+    // limit moves as for fast requests.
+    const lenient = fast || this.profile.coresBusy
+    if (trial !== undefined && this.judge(trial, throughput, now, lenient)) return this.moveTo(trial.from)
     if (!demand) {
       // Nobody waited: when they do again, the load changed, and the next try comes sooner.
       this.backoffMs = 0
@@ -244,7 +254,7 @@ export class Limiter {
     }
     if (now < this.quietUntil) return false
     // Slow requests: at the top, or after a raise that did not pay, the next try is down.
-    if (!fast && (!this.nextUp || this.limit >= max) && this.limit > min) {
+    if (!lenient && (!this.nextUp || this.limit >= max) && this.limit > min) {
       this.trial = { from: this.limit, throughput, up: false }
       return this.moveTo(below(this.limit, min))
     }
@@ -256,16 +266,16 @@ export class Limiter {
 
   /**
    * Judges a move by the throughput of the window after it. Slow requests: the upper level must
-   * do better by GAIN of the move's proportion. Fast requests: a raise is kept unless the
-   * throughput fell by {@link DROP} (a queue in the connection costs them little, and less than
-   * one in the pool). Answers whether to move back (the next try then goes the other way, after
+   * do better by GAIN of the move's proportion. Fast requests (`lenient`, also while the cores
+   * are busy): a raise is kept unless the throughput fell by {@link DROP} (a queue in the
+   * connection costs them little, and less than one in the pool). Answers whether to move back (the next try then goes the other way, after
    * a longer pause).
    */
-  private judge(trial: Trial, throughput: number, now: number, fast: boolean): boolean {
+  private judge(trial: Trial, throughput: number, now: number, lenient: boolean): boolean {
     const upper = trial.up ? { level: this.limit, throughput } : { level: trial.from, throughput: trial.throughput }
     const lower = trial.up ? { level: trial.from, throughput: trial.throughput } : { level: this.limit, throughput }
     const paid =
-      fast && trial.up
+      lenient && trial.up
         ? throughput >= trial.throughput * (1 - DROP)
         : upper.throughput >= lower.throughput * (1 + GAIN * ((upper.level - lower.level) / lower.level))
     const ceiling = !(trial.up && paid)
