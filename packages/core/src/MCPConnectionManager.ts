@@ -387,24 +387,36 @@ export const promiseTools = (
   runFork: PooledMCPTools.RunFork
 ): PooledMCPTools.PooledMCPToolsPromise => {
   const currentPool = () => service.currentPool(name)
+  const { fiberless, tracing } = promiseTracing(runFork)
   return PooledMCPTools.toPromise(PooledMCPTools.make(name, service.pool(name), currentPool), {
     runFork,
     serverInfo: () => currentPool()?.serverInfo(),
     session: () => currentPool()?.session,
-    // Requests that carry no trace in this context may skip the fiber.
-    now: isUntraced(runFork) ? currentPool : undefined
+    now: fiberless ? currentPool : undefined,
+    tracing
   })
 }
 
-const untracedBy = new WeakMap<PooledMCPTools.RunFork, boolean>()
+interface PromiseTracing {
+  /** Whether plain requests may skip the fiber (see `MCPConnectionPool.requestNow`). */
+  readonly fiberless: boolean
+  readonly tracing: Telemetry.Tracing | undefined
+}
 
-/** Whether the requests of fibers started by `runFork` carry no trace; asked once per `runFork`. */
-const isUntraced = (runFork: PooledMCPTools.RunFork): boolean => {
-  let untraced = untracedBy.get(runFork)
-  if (untraced === undefined) {
-    const exit = runFork(Effect.withFiber((fiber) => Effect.succeed(Telemetry.isUntraced(fiber)))).pollUnsafe()
-    untraced = exit !== undefined && Exit.isSuccess(exit) && exit.value
-    untracedBy.set(runFork, untraced)
+const tracingBy = new WeakMap<PooledMCPTools.RunFork, PromiseTracing>()
+
+/** How the requests of fibers started by `runFork` are traced; read once per `runFork`. */
+const promiseTracing = (runFork: PooledMCPTools.RunFork): PromiseTracing => {
+  let known = tracingBy.get(runFork)
+  if (known === undefined) {
+    const exit = runFork(
+      Effect.withFiber((fiber) => {
+        const tracing = Telemetry.tracingOf(fiber, runFork)
+        return Effect.succeed({ fiberless: tracing !== undefined || Telemetry.isUntraced(fiber), tracing })
+      })
+    ).pollUnsafe()
+    known = exit !== undefined && Exit.isSuccess(exit) ? exit.value : { fiberless: false, tracing: undefined }
+    tracingBy.set(runFork, known)
   }
-  return untraced
+  return known
 }

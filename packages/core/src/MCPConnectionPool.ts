@@ -24,7 +24,7 @@ import * as Members from "./pool/Members.js"
 import { makeBreaker } from "./pool/Policy.js"
 import * as RequestPath from "./pool/Request.js"
 import * as RequestNow from "./pool/RequestNow.js"
-import type { RunEffect } from "./pool/RequestNow.js"
+import type { PromiseCaller } from "./pool/RequestNow.js"
 import * as Snapshots from "./pool/Snapshot.js"
 import {
   type BorrowError,
@@ -54,7 +54,8 @@ import type { Snapshot } from "./pool/Snapshot.js"
 export type { HealthCheckResult } from "./pool/Health.js"
 export type { Judgement, Status } from "./pool/Judgement.js"
 export { Uninterruptible } from "./pool/Request.js"
-export type { RunEffect } from "./pool/RequestNow.js"
+export type { PromiseCaller, RunEffect } from "./pool/RequestNow.js"
+export type { Tracing } from "./internal/telemetry.js"
 export type { ConnectionInfo, Snapshot } from "./pool/Snapshot.js"
 export type { CatalogLookups, ListKind } from "./session/Catalog.js"
 export type { ServerSession } from "./session/Hub.js"
@@ -86,10 +87,10 @@ export interface MCPConnectionPool {
   /**
    * `request` for a caller without a fiber (the Promise API): the same request, whose common
    * case costs no fiber. `undefined` when the request must go through `request` instead (the
-   * pool is not open, or `info` has a signal). `runEffect` runs what goes on along the Effect
-   * path (a retry, the fallback, an alert). Only for callers whose requests carry no trace.
+   * pool is not open, or `info` has a signal). `caller.runEffect` runs what goes on along the
+   * Effect path (a retry, the fallback, an alert); `caller.tracing` makes its spans.
    */
-  readonly requestNow: <A>(info: RequestInfo, run: Run<A>, runEffect: RunEffect) => Promise<A> | undefined
+  readonly requestNow: <A>(info: RequestInfo, run: Run<A>, caller: PromiseCaller) => Promise<A> | undefined
   /** Lends one connection for the whole of `f` (no retry, no request timeout). */
   readonly withConnection: <A, E, R>(
     f: (connection: Connection.Connection) => Effect.Effect<A, E, R>
@@ -301,7 +302,7 @@ export const make = (options: MakeOptions): Effect.Effect<MCPConnectionPool, nev
       server: state.server,
       config: state.config,
       request: (info, run) => RequestPath.request(state, info, run),
-      requestNow: (info, run, runEffect) => RequestNow.requestNow(state, info, run, runEffect),
+      requestNow: (info, run, caller) => RequestNow.requestNow(state, info, run, caller),
       withConnection: (f) =>
         orForward(state, Admission.withConnection(state, f), (next) => next.withConnection(f), "withConnection"),
       lease: orForward<Connection.Connection, never, Scope.Scope>(

@@ -16,7 +16,7 @@ import { MCPAborted, type MCPCallError, MCPManagerClosed, type MCPServerNotFound
 import { invalidToolCall, untilAborted, withMeta } from "./internal/callOptions.js"
 import { cacheable, lists, readAll } from "./internal/listing.js"
 import { type Plain, plain, prepare, type SdkRun, toolName } from "./internal/plainRequests.js"
-import type { ListKind, MCPConnectionPool, ServerSession } from "./MCPConnectionPool.js"
+import type { ListKind, MCPConnectionPool, ServerSession, Tracing } from "./MCPConnectionPool.js"
 import type * as Notifications from "./Notifications.js"
 import type * as ServerRequests from "./ServerRequests.js"
 
@@ -318,6 +318,8 @@ export const toPromise = (
      * `MCPConnectionPool.requestNow`): only where no request carries a trace.
      */
     readonly now?: (() => MCPConnectionPool | undefined) | undefined
+    /** How those requests make their spans, when the context traces. */
+    readonly tracing?: Tracing | undefined
   }
 ): PooledMCPToolsPromise => {
   const serverName = tools.serverName
@@ -327,7 +329,7 @@ export const toPromise = (
       effect,
       () => new MCPAborted({ serverName, method, reason: "the call was interrupted" })
     )
-  const now = options.now
+  const { now, tracing } = options
   /** A plain request through the pool's fiberless path when it takes it, else as `slow` sends it. */
   const send = <A>(
     method: string,
@@ -339,7 +341,7 @@ export const toPromise = (
     const described = pool === undefined ? undefined : request(pool)
     if (pool !== undefined && described !== undefined) {
       const { info, send: sdk } = prepare(described, user)
-      const sent = pool.requestNow(info, sdk, (effect) => run(method, effect))
+      const sent = pool.requestNow(info, sdk, { runEffect: (effect) => run(method, effect), tracing })
       if (sent !== undefined) return sent
     }
     return run(method, slow())

@@ -163,12 +163,20 @@ export const createMcpConnectionManager = async (
   /** A monitoring read: its answer now, or `MCPManagerClosed` once the manager is closing. */
   const read = <A>(operation: string, answer: () => A): Promise<A> =>
     isClosed() ? Promise.reject(closedError(operation)) : Promise.resolve(answer())
+  // A server's tools are made once: they look their pool up on every call, and a manager's
+  // servers never change.
+  const toolsByName = new Map<string, PooledMCPTools.PooledMCPToolsPromise>()
   return {
     tools: (name) => {
-      if (!isClosed() && !service.servers().some((server) => server.name === name)) {
+      const made = toolsByName.get(name)
+      if (made !== undefined) return made
+      if (isClosed()) return promiseTools(service, name, runFork)
+      if (!service.servers().some((server) => server.name === name)) {
         throw new MCPServerNotFound({ serverName: name, knownServers: service.servers().map((s) => s.name) })
       }
-      return promiseTools(service, name, runFork)
+      const tools = promiseTools(service, name, runFork)
+      toolsByName.set(name, tools)
+      return tools
     },
     withConnection: (name, f) =>
       run(

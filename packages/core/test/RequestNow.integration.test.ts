@@ -7,11 +7,20 @@ import { describe, expect, it } from "@effect/vitest"
 import { fixtureStdioConfig } from "@mcp-pool/test-servers"
 import type { Client } from "@modelcontextprotocol/sdk/client/index.js"
 import * as Effect from "effect/Effect"
+import * as Tracer from "effect/Tracer"
 import { TestClock } from "effect/testing"
 import { MCPCircuitOpen, MCPConnectionError, MCPManagerClosed, MCPPoolExhausted } from "../src/Errors.js"
-import type { MCPConnectionPool, RequestInfo, RunEffect, SdkRequestOptions } from "../src/MCPConnectionPool.js"
+import type {
+  MCPConnectionPool,
+  RequestInfo,
+  RunEffect,
+  SdkRequestOptions,
+  TraceMeta
+} from "../src/MCPConnectionPool.js"
 import type { PoolConfigInput } from "../src/PoolConfig.js"
 import * as PooledMCPTools from "../src/PooledMCPTools.js"
+import * as Telemetry from "../src/internal/telemetry.js"
+import { ACQUIRE_SPAN_NAME } from "../src/Telemetry.js"
 import { onPatientTestClock, processesLeft, quick, realWait, startManager, text } from "./support.js"
 
 type Outcome = { readonly ok: true; readonly value: string } | { readonly ok: false; readonly error: unknown }
@@ -42,7 +51,7 @@ const setup = (config: PoolConfigInput = {}) =>
       PooledMCPTools.runPromise(Effect.runForkWith(context), effect, () => new Error("interrupted"))
     const outcomes: Array<Promise<Outcome>> = []
     const send = (run: (client: Client, options: SdkRequestOptions) => Promise<object>, info = call) => {
-      const sent = pool.requestNow(info, run, runEffect)
+      const sent = pool.requestNow(info, run, { runEffect })
       if (sent === undefined) throw new Error("the pool did not take the fiberless path")
       const outcome = sent.then(
         (value): Outcome => ({ ok: true, value: text(value) }),
@@ -76,9 +85,11 @@ describe("the fiberless path (requestNow)", () => {
       expect(pool.counters.hits + pool.counters.misses).toBe(4)
       expect(pool.snapshot()).toMatchObject({ pendingRequests: 0, inUseConnections: 0 })
       // A caller's signal needs the Effect path.
-      expect(pool.requestNow({ ...call, signal: new AbortController().signal }, echo("x"), runEffect)).toBeUndefined()
+      expect(
+        pool.requestNow({ ...call, signal: new AbortController().signal }, echo("x"), { runEffect })
+      ).toBeUndefined()
       yield* close
-      expect(pool.requestNow(call, echo("x"), runEffect)).toBeUndefined()
+      expect(pool.requestNow(call, echo("x"), { runEffect })).toBeUndefined()
       expect(yield* processesLeft).toEqual([])
     }).pipe(onPatientTestClock)
   )
@@ -184,6 +195,63 @@ describe("the fiberless path (requestNow)", () => {
         yield* close
         expect(yield* processesLeft).toEqual([])
       }).pipe(onPatientTestClock)
+  )
+
+  it.effect(
+    "a traced caller gets the spans of the Effect path: CLIENT, acquire while in line, and its traceparent in _meta",
+    () => {
+      const spans: Array<Tracer.NativeSpan> = []
+      const tracer = Tracer.make({
+        span: (options) => {
+          const span = new Tracer.NativeSpan(options)
+          spans.push(span)
+          return span
+        }
+      })
+      return Effect.gen(function* () {
+        const { pool, close } = yield* setup()
+        const context = yield* Effect.context<never>()
+        const runFork = Effect.runForkWith(context)
+        const tracing = runFork(
+          Effect.withFiber((fiber) => Effect.succeed(Telemetry.tracingOf(fiber, runFork)))
+        ).pollUnsafe()
+        if (tracing?._tag !== "Success" || tracing.value === undefined)
+          return yield* Effect.die("no tracing in this context")
+        const runEffect: RunEffect = (effect) =>
+          PooledMCPTools.runPromise(runFork, effect, () => new Error("interrupted"))
+        const caller = { runEffect, tracing: tracing.value }
+        const traced = <A>(
+          run: (client: Client, options: SdkRequestOptions, meta: TraceMeta) => Promise<A>,
+          target: string
+        ) =>
+          Effect.promise(
+            () => pool.requestNow({ ...call, target }, run, caller) ?? Promise.reject(new Error("not taken"))
+          )
+
+        const result = yield* traced(
+          (client, options, meta) => client.callTool({ name: "echo_meta", _meta: meta }, undefined, options),
+          "echo_meta"
+        )
+        const client = spans.find((span) => span.name === "tools/call echo_meta")
+        expect(client).toMatchObject({ kind: "client", status: { _tag: "Ended" } })
+        expect(Object.fromEntries(client?.attributes ?? [])).toMatchObject({
+          "mcp.method.name": "tools/call",
+          "gen_ai.tool.name": "echo_meta",
+          "mcp_pool.connection.reused": true
+        })
+        expect(JSON.parse(text(result))).toMatchObject({ traceparent: `00-${client?.traceId}-${client?.spanId}-01` })
+
+        // The second waits in line for the one connection: its wait is an acquire span under its CLIENT span.
+        yield* Effect.all([traced(sleep(100), "sleep"), traced(echo("after"), "echo")], { concurrency: "unbounded" })
+        const waited = spans.find((span) => span.name === "tools/call echo")
+        const acquires = spans.filter((span) => span.name === ACQUIRE_SPAN_NAME)
+        expect(acquires).toHaveLength(1)
+        expect(acquires[0]?.status._tag).toBe("Ended")
+        expect(acquires[0]?.parent._tag === "Some" && acquires[0].parent.value.spanId).toBe(waited?.spanId)
+        expect(spans.every((span) => span.status._tag === "Ended")).toBe(true)
+        yield* close
+      }).pipe(Effect.withTracer(tracer), onPatientTestClock)
+    }
   )
 
   it.effect("closing the pool fails the borrowers in line with MCPManagerClosed and leaves no process", () =>

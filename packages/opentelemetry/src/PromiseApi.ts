@@ -69,12 +69,19 @@ export const instrument = async (
     Effect.runPromiseWith(context)(Flush.run(flushes))
       .finally(() => manager.close())
       .finally(() => otel.dispose())
+  // A server's tools are made once, as the manager's own are.
+  const toolsByName = new Map<string, ReturnType<MCPConnectionManagerPromise["tools"]>>()
   return {
     ...manager,
     tools: (name) => {
       // The manager's own tools() checks the name (throws MCPServerNotFound).
       manager.tools(name)
-      return promiseTools(service, name, runFork)
+      let tools = toolsByName.get(name)
+      if (tools === undefined) {
+        tools = promiseTools(service, name, runFork)
+        toolsByName.set(name, tools)
+      }
+      return tools
     },
     close: () => (closing ??= close())
   }

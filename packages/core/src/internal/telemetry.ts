@@ -95,6 +95,70 @@ export const isUntraced = (fiber: Fiber.Fiber<unknown, unknown>): boolean => {
   return (tracer === undefined || tracer === Tracer.nativeTracer) && cache.span === undefined
 }
 
+/**
+ * How a caller without a fiber traces its requests (the Promise API on a traced manager): its
+ * spans are made as a fiber of its context makes them, each by a fiber that ends at once.
+ */
+export interface Tracing {
+  /** Makes a span as `Effect.makeSpan` does in a fiber of the caller's context. */
+  readonly makeSpan: (name: string, options: Tracer.SpanOptionsNoTrace) => Tracer.Span
+  /** What writes a span's trace context into a request's `_meta`. */
+  readonly propagator: Propagator
+  /** The clock the spans end on. */
+  readonly clock: Clock.Clock
+}
+
+/**
+ * The tracing of the fibers `runFork` starts, read from one of them: `undefined` when a request
+ * of theirs makes no span, or needs its fiber for it (the caller has a span of its own: its
+ * trace context, and the tracer's context hook under it, live in the fiber).
+ */
+export const tracingOf = (
+  fiber: Fiber.Fiber<unknown, unknown>,
+  runFork: <A>(effect: Effect.Effect<A>) => Fiber.Fiber<A>
+): Tracing | undefined => {
+  if (!tracing(fiber) || fiber.cache.span !== undefined) return undefined
+  return {
+    makeSpan: (name, options) => {
+      const made = runFork(Effect.makeSpan(name, options)).pollUnsafe()
+      if (made === undefined || made._tag === "Failure") throw new Error(`the span "${name}" was not made at once`)
+      return made.value
+    },
+    propagator: fiber.getRef(CurrentPropagator),
+    clock: fiber.getRef(Clock.Clock)
+  }
+}
+
+/** Opens a request's CLIENT span for a caller without a fiber (as `withSpan` does in a fiber). */
+export const openSpan = (call: Call, telemetry: PoolTelemetry, tracing: Tracing): void => {
+  const { name, options } = clientSpan(call, telemetry)
+  const span = tracing.makeSpan(name, options)
+  call.span = span
+  call.clock = tracing.clock
+  call.propagator = tracing.propagator
+  call.meta = injectInto(tracing.propagator, span)
+}
+
+/** Opens the `mcp_pool.acquire` span of a borrower without a fiber that joins the line; `leased` ends it. */
+export const openAcquireSpan = (call: Call, tracing: Tracing): void => {
+  const parent = call.span
+  if (parent !== undefined) call.acquireSpan = tracing.makeSpan(ACQUIRE_SPAN_NAME, { parent, kind: "internal" })
+}
+
+/** Ends the `mcp_pool.acquire` span of a borrower without a fiber whose wait failed, with `exit`. */
+export const closeAcquireSpan = (call: Call, exit: Exit.Exit<unknown, unknown>): void => {
+  const acquire = call.acquireSpan
+  if (acquire === undefined) return
+  call.acquireSpan = undefined
+  endSpan(call, acquire, exit)
+}
+
+/** Ends what a request without a fiber still has open: its wait's span, then its own, with `exit`. */
+export const closeSpans = (call: Call, exit: Exit.Exit<unknown, unknown>): void => {
+  closeAcquireSpan(call, exit)
+  if (call.span !== undefined) endSpan(call, call.span, exit)
+}
+
 const hookless = new WeakMap<Tracer.Tracer, Tracer.Tracer>()
 
 /** The same tracer without its context hook: it makes the same spans. */
@@ -107,8 +171,8 @@ const withoutContextHook = (tracer: Tracer.Tracer): Tracer.Tracer => {
   return plain
 }
 
-/** Runs a request under its CLIENT span, `{method} {target}`. */
-export const withSpan = <A, E>(call: Call, telemetry: PoolTelemetry, effect: Effect.Effect<A, E>) => {
+/** The CLIENT span of a request: `{method} {target}`, with the request's attributes. */
+const clientSpan = (call: Call, telemetry: PoolTelemetry) => {
   const attributes: Record<string, unknown> = {
     [Attribute.methodName]: call.method,
     [Attribute.networkTransport]: telemetry.transport,
@@ -118,13 +182,19 @@ export const withSpan = <A, E>(call: Call, telemetry: PoolTelemetry, effect: Eff
   const key = targetAttribute(call.method)
   if (key !== undefined && call.target !== undefined) attributes[key] = call.target
   const name = call.target === undefined ? call.method : `${call.method} ${call.target}`
+  return { name, options: { kind: "client", attributes } as const }
+}
+
+/** Runs a request under its CLIENT span, `{method} {target}`. */
+export const withSpan = <A, E>(call: Call, telemetry: PoolTelemetry, effect: Effect.Effect<A, E>) => {
+  const { name, options } = clientSpan(call, telemetry)
   // A tracer with a context hook (@effect/opentelemetry's makes the span the active
   // OpenTelemetry context) runs it on every step of a fiber that has a span, at a cost of
   // several allocations per step. The pool's own steps need no active context: they run
   // with the same tracer minus the hook and without the request's span as parent (the
   // acquire span names its parent). Only the SDK call runs under both (`withinSpan`).
   const hooked = call.hookedTracer
-  return Effect.useSpan(name, { kind: "client", attributes }, (span) => {
+  return Effect.useSpan(name, options, (span) => {
     call.span = span
     if (call.propagator !== undefined) call.meta = injectInto(call.propagator, span)
     return hooked === undefined ? effect : Effect.withTracer(effect, withoutContextHook(hooked))
