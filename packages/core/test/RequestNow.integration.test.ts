@@ -7,7 +7,6 @@ import { describe, expect, it } from "@effect/vitest"
 import { fixtureStdioConfig } from "@mcp-pool/test-servers"
 import type { Client } from "@modelcontextprotocol/sdk/client/index.js"
 import * as Effect from "effect/Effect"
-import * as Tracer from "effect/Tracer"
 import { TestClock } from "effect/testing"
 import { MCPCircuitOpen, MCPConnectionError, MCPManagerClosed, MCPPoolExhausted } from "../src/Errors.js"
 import type {
@@ -21,7 +20,7 @@ import type { PoolConfigInput } from "../src/PoolConfig.js"
 import * as PooledMCPTools from "../src/PooledMCPTools.js"
 import * as Telemetry from "../src/internal/telemetry.js"
 import { ACQUIRE_SPAN_NAME } from "../src/Telemetry.js"
-import { onPatientTestClock, processesLeft, quick, realWait, startManager, text } from "./support.js"
+import { onPatientTestClock, processesLeft, quick, realWait, recordingTracer, startManager, text } from "./support.js"
 
 type Outcome = { readonly ok: true; readonly value: string } | { readonly ok: false; readonly error: unknown }
 
@@ -200,14 +199,7 @@ describe("the fiberless path (requestNow)", () => {
   it.effect(
     "a traced caller gets the spans of the Effect path: CLIENT, acquire while in line, and its traceparent in _meta",
     () => {
-      const spans: Array<Tracer.NativeSpan> = []
-      const tracer = Tracer.make({
-        span: (options) => {
-          const span = new Tracer.NativeSpan(options)
-          spans.push(span)
-          return span
-        }
-      })
+      const { spans, tracer } = recordingTracer()
       return Effect.gen(function* () {
         const { pool, close } = yield* setup()
         const context = yield* Effect.context<never>()

@@ -7,7 +7,7 @@ import * as Metric from "effect/Metric"
 import * as Tracer from "effect/Tracer"
 import type { PoolConfigInput } from "../src/PoolConfig.js"
 import * as Telemetry from "../src/Telemetry.js"
-import { captureLogs, realWait, startManager } from "./support.js"
+import { captureLogs, realWait, recordingTracer, startManager } from "./support.js"
 
 const fast: PoolConfigInput = {
   minConnections: 1,
@@ -19,19 +19,6 @@ const fast: PoolConfigInput = {
 
 /** A manager of one fixture server, "fx", built in the caller's context (registry, tracer), closed by the test's scope. */
 const fixtureManager = () => startManager({ fx: fixtureStdioConfig() }, fast)
-
-/** A tracer that keeps every span it makes. */
-const recordingTracer = () => {
-  const spans: Array<Tracer.NativeSpan> = []
-  const tracer = Tracer.make({
-    span: (options) => {
-      const span = new Tracer.NativeSpan(options)
-      spans.push(span)
-      return span
-    }
-  })
-  return { spans, tracer }
-}
 
 const series = (registry: Metric.MetricRegistry, name: string, attributes: Record<string, string> = {}) =>
   Metric.snapshotUnsafe(Context.make(Metric.MetricRegistry, registry)).filter(

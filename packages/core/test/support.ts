@@ -19,6 +19,7 @@ import type * as LogLevel from "effect/LogLevel"
 import * as References from "effect/References"
 import * as Scope from "effect/Scope"
 import { TestClock } from "effect/testing"
+import * as Tracer from "effect/Tracer"
 import * as Manager from "../src/MCPConnectionManager.js"
 import type { PoolConfigInput } from "../src/PoolConfig.js"
 
@@ -181,3 +182,16 @@ export const processesLeft: Effect.Effect<ReadonlyArray<ProcessInfo>> = Effect.p
   await waitFor(async () => (await descendantsOf(process.pid)).length === 0, 10_000).catch(() => undefined)
   return descendantsOf(process.pid)
 })
+
+/** A tracer that keeps every span it makes. */
+export const recordingTracer = () => {
+  const spans: Array<Tracer.NativeSpan> = []
+  const tracer = Tracer.make({
+    span: (options) => {
+      const span = new Tracer.NativeSpan(options)
+      spans.push(span)
+      return span
+    }
+  })
+  return { spans, tracer }
+}
