@@ -9,7 +9,6 @@ import * as Clock from "effect/Clock"
 import * as Config from "effect/Config"
 import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
-import * as Exit from "effect/Exit"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import * as Result from "effect/Result"
@@ -387,7 +386,7 @@ export const promiseTools = (
   runFork: PooledMCPTools.RunFork
 ): PooledMCPTools.PooledMCPToolsPromise => {
   const currentPool = () => service.currentPool(name)
-  const { fiberless, tracing } = promiseTracing(runFork)
+  const { fiberless, tracing } = Telemetry.promiseTracing(runFork)
   return PooledMCPTools.toPromise(PooledMCPTools.make(name, service.pool(name), currentPool), {
     runFork,
     serverInfo: () => currentPool()?.serverInfo(),
@@ -395,28 +394,4 @@ export const promiseTools = (
     now: fiberless ? currentPool : undefined,
     tracing
   })
-}
-
-interface PromiseTracing {
-  /** Whether plain requests may skip the fiber (see `MCPConnectionPool.requestNow`). */
-  readonly fiberless: boolean
-  readonly tracing: Telemetry.Tracing | undefined
-}
-
-const tracingBy = new WeakMap<PooledMCPTools.RunFork, PromiseTracing>()
-
-/** How the requests of fibers started by `runFork` are traced; read once per `runFork`. */
-const promiseTracing = (runFork: PooledMCPTools.RunFork): PromiseTracing => {
-  let known = tracingBy.get(runFork)
-  if (known === undefined) {
-    const exit = runFork(
-      Effect.withFiber((fiber) => {
-        const tracing = Telemetry.tracingOf(fiber, runFork)
-        return Effect.succeed({ fiberless: tracing !== undefined || Telemetry.isUntraced(fiber), tracing })
-      })
-    ).pollUnsafe()
-    known = exit !== undefined && Exit.isSuccess(exit) ? exit.value : { fiberless: false, tracing: undefined }
-    tracingBy.set(runFork, known)
-  }
-  return known
 }

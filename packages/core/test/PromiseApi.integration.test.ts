@@ -59,6 +59,8 @@ describe("the Promise front door", () => {
     })
     open.push(manager)
     const tools = manager.tools("fx")
+    // Made once per server: asking for them on every call builds nothing.
+    expect(manager.tools("fx")).toBe(tools)
     const echoed = await tools.callTool({ name: "echo", arguments: { text: "promise" } })
     expect(text(echoed)).toBe("promise")
     expect((await tools.listTools()).tools.map((tool) => tool.name)).toContain("echo")

@@ -159,6 +159,33 @@ export const closeSpans = (call: Call, exit: Exit.Exit<unknown, unknown>): void 
   if (call.span !== undefined) endSpan(call, call.span, exit)
 }
 
+/** What starts a Promise caller's fibers (`Effect.runForkWith(context)`). */
+type RunFork = <A, E>(effect: Effect.Effect<A, E>) => Fiber.Fiber<A, E>
+
+export interface PromiseTracing {
+  /** Whether plain requests may skip the fiber (see `MCPConnectionPool.requestNow`). */
+  readonly fiberless: boolean
+  readonly tracing: Tracing | undefined
+}
+
+const tracingBy = new WeakMap<RunFork, PromiseTracing>()
+
+/** How the requests of fibers started by `runFork` are traced; read once per `runFork`. */
+export const promiseTracing = (runFork: RunFork): PromiseTracing => {
+  let known = tracingBy.get(runFork)
+  if (known === undefined) {
+    const exit = runFork(
+      Effect.withFiber((fiber) => {
+        const tracing = tracingOf(fiber, runFork)
+        return Effect.succeed({ fiberless: tracing !== undefined || isUntraced(fiber), tracing })
+      })
+    ).pollUnsafe()
+    known = exit !== undefined && Exit.isSuccess(exit) ? exit.value : { fiberless: false, tracing: undefined }
+    tracingBy.set(runFork, known)
+  }
+  return known
+}
+
 const hookless = new WeakMap<Tracer.Tracer, Tracer.Tracer>()
 
 /** The same tracer without its context hook: it makes the same spans. */
