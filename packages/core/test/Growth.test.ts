@@ -5,6 +5,7 @@
  */
 import { describe, expect, it } from "vitest"
 import {
+  coreToSpare,
   GROWTH_GAIN,
   judging,
   make,
@@ -93,6 +94,21 @@ describe("a stdio server's processes and the machine's cores", () => {
     // Connections without a measured window say nothing, and do not dilute the others.
     expect(sharesBusyCores(busy, 2 * SAMPLE_MS, [undefined, undefined])).toBe(false)
     expect(sharesBusyCores(busy, 2 * SAMPLE_MS, [undefined, ...slowed, undefined])).toBe(true)
+  })
+})
+
+/** A reading of the load with `idleCores` idle. */
+const load = (idleCores: number) => ({ loop: 0.1, idleCores })
+
+describe("processes of a server known to answer one at a time, opening together", () => {
+  it("each process starting counts as a core busy: one reading of idle cores opens no more than they can run", () => {
+    expect(coreToSpare(load(1.5), 0)).toBe(true)
+    expect(coreToSpare(load(1.5), 1)).toBe(true)
+    expect(coreToSpare(load(1.5), 2)).toBe(false)
+    expect(coreToSpare(load(1), 1)).toBe(false)
+    expect(coreToSpare(load(MIN_IDLE_CORES), 0)).toBe(true)
+    // No reading yet: nothing is known to be idle.
+    expect(coreToSpare(undefined, 0)).toBe(false)
   })
 })
 

@@ -102,13 +102,21 @@ function* slowdownsOf(state: PoolState): Generator<number | undefined> {
  * Whether another connection may open while some are opening. Only for a server known to answer
  * one request at a time: each connection serves one more borrower and its limit is known before
  * it opens (as with a fixed limit); for a stdio server, only while this machine has a core to
- * spare.
+ * spare beyond one for each process starting (a starting process computes, and the reading is
+ * from before it: without that, one reading of idle cores opened a process per borrower in line).
  */
 const mayOpenAnother = (state: PoolState, load: Load | undefined): boolean => {
   if (state.profile.fast() !== false || state.profile.concurrent) return false
   if (state.server.transport !== "stdio") return true
-  return load !== undefined && load.idleCores >= MIN_IDLE_CORES
+  return coreToSpare(load, state.opening)
 }
+
+/**
+ * Whether this machine has a core to spare for one more process: {@link MIN_IDLE_CORES} idle
+ * beyond one core for each of the `starting` processes, which the reading does not show yet.
+ */
+export const coreToSpare = (load: Load | undefined, starting: number): boolean =>
+  load !== undefined && load.idleCores - starting >= MIN_IDLE_CORES
 
 /** Whether a pool with adaptive limits may open a connection for its line now. */
 export const mayGrow = (state: PoolState): boolean => {
