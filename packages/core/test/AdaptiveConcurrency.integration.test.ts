@@ -123,6 +123,22 @@ describe('adaptive concurrency ("auto")', () => {
     expect(highest).toBeGreaterThan(1)
   })
 
+  it("a connection passed over because it is full raises its limit, even with no borrower in line", async () => {
+    // Two connections and 8 callers of a concurrent server: the line ends once their limits add
+    // up to 8, but the connection filled first, passed over for the other while it is full,
+    // goes on rising until it carries all 8.
+    const manager = await start([], { minConnections: 2, maxConnections: 2, autoConcurrencyMax: 8 })
+    const tools = manager.tools("fx")
+    const highest = await load(
+      manager,
+      8,
+      3_000,
+      () => tools.callTool({ name: "sleep", arguments: { ms: 20 } }),
+      (limit) => limit >= 8
+    )
+    expect(highest).toBe(8)
+  })
+
   it('a number fixes the limit; "auto" bounds are kept', async () => {
     const fixed = await start([], { minConnections: 1, maxConnections: 1, maxConcurrentRequestsPerConnection: 3 })
     expect((await fixed.pool("fx")).connections.map((c) => c.concurrency_limit)).toEqual([3])

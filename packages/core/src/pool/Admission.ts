@@ -80,14 +80,18 @@ export const release = (state: PoolState, ticket: Ticket): void => {
 
 /**
  * The oldest connection with room: the newest ones then idle out first, and with adaptive
- * limits a connection is filled to its limit (and may raise it) before the next one is used.
+ * limits a connection is filled to its limit (and may raise it) before the next one is used: one
+ * passed over because it was full is asked for a higher limit, as by a line of borrowers.
  * While requests queue in the processes because the cores are busy (see `ServerProfile.coresBusy`),
  * the connection with the fewest requests instead: each process is one more core's worth only
  * if it gets its share.
  */
 const pick = (state: PoolState): Member | undefined => {
   if (state.profile.coresBusy) return leastBusy(state)
-  for (const member of state.members) if (hasRoom(state, member)) return member
+  for (const member of state.members) {
+    if (hasRoom(state, member)) return member
+    member.passedOver = true
+  }
   return undefined
 }
 

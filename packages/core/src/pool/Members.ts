@@ -154,7 +154,8 @@ const memberOf = (
     // `closeNow` shares one close between its callers and waits for it, so a second caller
     // (the pool's shutdown while a retired connection closes) also waits for the process to end.
     close: Effect.uninterruptible(Effect.andThen(Connection.closeNow(connection), Scope.close(scope, Exit.void))),
-    limiter: limiterFor(state, connection)
+    limiter: limiterFor(state, connection),
+    passedOver: false
   }
   // A server request is a call's only while that call is the connection's one borrower.
   if (connection.attribution !== undefined) connection.attribution.holders = () => member.active

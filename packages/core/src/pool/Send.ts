@@ -72,9 +72,14 @@ const callInfo = (state: PoolState, info: RequestInfo, call: PoolCall) => ({
   sentAt: call.leasedAt
 })
 
-/** Gives a request's latency to its connection's adaptive limit; the kind is its method and target. */
+/**
+ * Gives a request's latency to its connection's adaptive limit; the kind is its method and
+ * target. A higher limit is called for while borrowers wait, or while the connection is passed
+ * over for a newer one because it is full (see `Admission.pick`).
+ */
 const measure = (
   state: PoolState,
+  member: Member,
   limiter: Limiter,
   info: RequestInfo,
   call: PoolCall,
@@ -82,7 +87,9 @@ const measure = (
   overtook: boolean
 ): void => {
   const kind = info.target === undefined ? info.method : `${info.method} ${info.target}`
-  limiter.record(kind, call.releasedAt - call.leasedAt, carried, state.line.size > 0, overtook, call.releasedAt)
+  const demanded = state.line.size > 0 || member.passedOver
+  member.passedOver = false
+  limiter.record(kind, call.releasedAt - call.leasedAt, carried, demanded, overtook, call.releasedAt)
 }
 
 /**
@@ -140,7 +147,8 @@ export const start = <A>(
   let attempt: Attempt | undefined = undefined
   // With an adaptive limit: what the connection carried when this request went out, and its
   // place in line (a fixed limit measures nothing).
-  const limiter = pooled ? call.member?.limiter : undefined
+  const member = pooled ? call.member : undefined
+  const limiter = member?.limiter
   const carried = connection.inFlight
   const number = limiter === undefined ? -1 : connection.sent++
   if (limiter !== undefined) connection.outstanding.add(number)
@@ -154,7 +162,7 @@ export const start = <A>(
       // Answered while a request sent before it was not: the server does not answer in order.
       const overtook = connection.outstanding.values().next().value !== number
       connection.outstanding.delete(number)
-      if (measured) measure(state, limiter, info, call, carried, overtook)
+      if (measured && member !== undefined) measure(state, member, limiter, info, call, carried, overtook)
     }
     // The time just read for the release, as epoch milliseconds (no second clock read).
     connection.lastUsedAt = performance.timeOrigin + call.releasedAt

@@ -157,6 +157,11 @@ export interface Member {
   readonly close: Effect.Effect<void>
   /** Its adaptive limit (`"auto"`); absent when the limit is fixed. */
   readonly limiter: Limiter | undefined
+  /**
+   * A borrower went to a newer connection because this one was full, since its last request
+   * ended: as much a call for a higher limit as a line of borrowers (see `Admission.pick`).
+   */
+  passedOver: boolean
 }
 
 /**
