@@ -72,6 +72,21 @@ describe('adaptive concurrency ("auto")', () => {
     expect(details.connections.every((c) => c.concurrency_limit === 1)).toBe(true)
   })
 
+  it("a burst whose borrowers all joined at once still grows the pool once the limits are known", async () => {
+    // A fresh pool: when the 96 borrowers join, nothing says yet that the server answers one at a
+    // time; it is known once 32 calls were served, and the pool grows while the rest still wait.
+    const manager = await start(["--serial"], { minConnections: 1, maxConnections: 4 })
+    const tools = manager.tools("fx")
+    let most = 0
+    await Promise.all(
+      Array.from({ length: 96 }, async () => {
+        await tools.callTool({ name: "sleep", arguments: { ms: 20 } })
+        most = Math.max(most, (await manager.pool("fx")).connections.length)
+      })
+    )
+    expect(most).toBeGreaterThan(1)
+  })
+
   it("a CPU-bound stdio server gets no more processes than this machine has cores to run them", async () => {
     // More callers and connections allowed than cores: past them, another process only shares busy cores.
     const cores = availableParallelism()

@@ -95,6 +95,19 @@ describe("a stdio server's processes and the machine's cores", () => {
     expect(sharesBusyCores(busy, 2 * SAMPLE_MS, [undefined, undefined])).toBe(false)
     expect(sharesBusyCores(busy, 2 * SAMPLE_MS, [undefined, ...slowed, undefined])).toBe(true)
   })
+
+  it("a server whose processes compute needs a core of its own for one more, slowed or not yet", () => {
+    const computes = true
+    // Enough idle for a process that sleeps, not for one that computes.
+    const partly = { loop: 0.2, idleCores: MIN_IDLE_CORES + 0.2 }
+    expect(sharesBusyCores(partly, 2 * SAMPLE_MS, notSlowed)).toBe(false)
+    expect(sharesBusyCores(partly, 2 * SAMPLE_MS, notSlowed, computes)).toBe(true)
+    const wholeCore = { loop: 0.2, idleCores: 1 - MIN_IDLE_CORES }
+    expect(sharesBusyCores(wholeCore, 2 * SAMPLE_MS, notSlowed, computes)).toBe(false)
+    // A reading from before the line, or none, says nothing of the cores it would share.
+    expect(sharesBusyCores(wholeCore, 2 * SAMPLE_MS - 1, notSlowed, computes)).toBe(true)
+    expect(sharesBusyCores(undefined, 10_000, notSlowed, computes)).toBe(true)
+  })
 })
 
 /** A reading of the load with `idleCores` idle. */

@@ -159,4 +159,22 @@ describe("the adaptive concurrency limit of a connection", () => {
     const busy = new Limiter({ min: 1, max: 64 }, profile)
     expect(Math.min(...tail(drive(busy, server, 2_000).limits, 500))).toBeGreaterThan(1)
   })
+
+  it("a server that answers one at a time gets one request queued behind the running one only while its processes compute on busy cores", () => {
+    // In order, 3 ms of work a request and 0.3 ms idle between an answer and the next request.
+    const server = simulated((_kind, inFlight) => 3 * inFlight + 0.3, false)
+    const limitsWith = (coresBusy: boolean, computes: boolean) => {
+      const profile = new ServerProfile()
+      profile.coresBusy = coresBusy
+      profile.computes = computes
+      return tail(drive(new Limiter({ min: 1, max: 64 }, profile), server, 2_000).limits, 500)
+    }
+    // Busy cores read from slowed requests alone (a timer's jitter on a server that sleeps looks
+    // the same): one at a time.
+    expect(new Set(limitsWith(true, false))).toEqual(new Set([1]))
+    // Computing, with a core to spare: another process runs the next request, not a queue.
+    expect(new Set(limitsWith(false, true))).toEqual(new Set([1]))
+    // Computing on busy cores: one request waits in the process, no more.
+    expect(new Set(limitsWith(true, true))).toEqual(new Set([2]))
+  })
 })

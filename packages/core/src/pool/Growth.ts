@@ -10,6 +10,7 @@
  * See docs/performance.md.
  */
 import { type Load, recentLoad, SAMPLE_MS } from "./Load.js"
+import { ServerCpu } from "./ServerCpu.js"
 import type { Member, PoolState } from "./State.js"
 
 /** Past this share of its time busy, the event loop is what limits the calls, not the connections. */
@@ -25,6 +26,8 @@ export const MIN_IDLE_CORES = 0.3
 /** See {@link MIN_IDLE_CORES}: the mean slowdown of a server's requests that shows it shares busy cores. */
 export const SLOWED = 1.15
 const RATE_SAMPLE_MS = 250
+/** How often a line that nobody joins is looked at again as its requests end (see {@link lookAgain}). */
+export const LOOK_AGAIN_MS = 50
 
 const serving = (member: Member): boolean => !member.removed && member.connection.deadReason === undefined
 
@@ -75,14 +78,19 @@ export const judging = (growth: Growth, now: number, opening: number, requests: 
  * long they have; a reading from before the line says nothing of its load, and none yet counts
  * as busy), and the server's requests ran {@link SLOWED} times slower than their best (the mean
  * of the connections' `slowdowns`, those not measured yet left out; a server that waits on
- * something else, or sleeps, would gain from another process all the same).
+ * something else, or sleeps, would gain from another process all the same). A server whose
+ * processes are seen computing (`computes`, see `ServerCpu`) needs a core of its own for one
+ * more: fewer than 1 - {@link MIN_IDLE_CORES} idle are busy cores for it, slowed or not yet.
  */
 export const sharesBusyCores = (
   load: Load | undefined,
   lineAgeMs: number,
-  slowdowns: Iterable<number | undefined>
+  slowdowns: Iterable<number | undefined>,
+  computes = false
 ): boolean => {
-  if (load !== undefined && load.idleCores >= MIN_IDLE_CORES && lineAgeMs >= 2 * SAMPLE_MS) return false
+  const read = load !== undefined && lineAgeMs >= 2 * SAMPLE_MS
+  if (computes) return !(read && load.idleCores >= 1 - MIN_IDLE_CORES)
+  if (read && load.idleCores >= MIN_IDLE_CORES) return false
   let sum = 0
   let measured = 0
   for (const slowdown of slowdowns) {
@@ -91,6 +99,14 @@ export const sharesBusyCores = (
     measured++
   }
   return measured > 0 && sum / measured >= SLOWED
+}
+
+/** The process ids of the connections that serve. */
+function* pidsOf(state: PoolState): Generator<number> {
+  for (const member of state.members) {
+    const pid = member.connection.pid
+    if (serving(member) && pid !== undefined) yield pid
+  }
 }
 
 /** The slowdowns of the connections that serve (see `Limiter.slowdown`). */
@@ -123,6 +139,7 @@ export const mayGrow = (state: PoolState): boolean => {
   if (state.members.length === 0) return true
   const now = performance.now()
   const growth = state.growth
+  growth.askedAt = now
   const requests = state.counters.requests
   sampleRate(growth, requests, now)
   // Fast requests: judged by the pool's throughput. Others (one at a time each): every
@@ -130,16 +147,28 @@ export const mayGrow = (state: PoolState): boolean => {
   const fast = state.profile.fast() === true
   const load = recentLoad(now)
   // Read on every ask, so that the limits know it also while they still rise.
-  const coresBusy =
-    state.server.transport === "stdio" && sharesBusyCores(load, now - growth.lineSince, slowdownsOf(state))
+  const stdio = state.server.transport === "stdio"
+  if (stdio) growth.cpu.read(pidsOf(state), now)
+  const computes = stdio ? growth.cpu.computes() : false
+  const coresBusy = stdio && sharesBusyCores(load, now - growth.lineSince, slowdownsOf(state), computes === true)
   state.profile.coresBusy = coresBusy
+  state.profile.computes = computes === true
   if ((fast && judging(growth, now, state.opening, requests)) || !allSaturated(state, now)) return false
   if (state.opening > 0 && !mayOpenAnother(state, load)) return false
   if (load !== undefined && load.loop > BUSY_LOOP) return false
-  if (coresBusy) return false
+  // Until its processes were read twice, whether they compute is not known: another might only share the cores.
+  if (coresBusy || computes === undefined) return false
   growth.trial = fast ? { openedAt: now, rateBefore: growth.rate, mark: undefined } : undefined
   return true
 }
+
+/**
+ * Whether the pool should ask again whether it may grow, as a request ends while borrowers wait:
+ * it last asked at least {@link LOOK_AGAIN_MS} ago. The pool asks when a borrower joins the line,
+ * but what lets it grow (limits that stopped rising, a reading of the cores) also comes later,
+ * and a burst whose borrowers all joined at once would otherwise wait on the connections it found.
+ */
+export const lookAgain = (growth: Growth, now: number): boolean => now - growth.askedAt >= LOOK_AGAIN_MS
 
 /**
  * A borrower joins the line, where `waiting` wait already. The line starts now when it is empty
@@ -171,6 +200,10 @@ export interface Growth {
     | undefined
   pauseMs: number
   pausedUntil: number
+  /** When the pool last asked whether it may grow (see {@link lookAgain}). */
+  askedAt: number
+  /** What its server's processes compute (stdio servers; see `ServerCpu`). */
+  readonly cpu: ServerCpu
 }
 
 /** A pool's growth record, at its start. */
@@ -182,5 +215,7 @@ export const make = (now: number = performance.now()): Growth => ({
   rate: 0,
   trial: undefined,
   pauseMs: 0,
-  pausedUntil: 0
+  pausedUntil: 0,
+  askedAt: Number.NEGATIVE_INFINITY,
+  cpu: new ServerCpu()
 })

@@ -103,6 +103,12 @@ export class ServerProfile {
    * while its previous answer travels back: a raise is judged as for fast requests.
    */
   coresBusy = false
+  /**
+   * Its processes were seen computing (see `ServerCpu`): with the cores busy, a request queued in
+   * one of them keeps it busy while an answer travels back, also on a server that answers one
+   * request at a time, and a timer's jitter cannot pass for it.
+   */
+  computes = false
   private proofPauseMs = 0
   private nextProofAt = 0
 
@@ -239,9 +245,10 @@ export class Limiter {
     const { min, max } = this.options
     if (!fast && !this.profile.concurrent) {
       // Slow requests on a server not known to run them concurrently: one at a time, as a
-      // request queued behind a slow one would wait for all of it.
+      // request queued behind a slow one would wait for all of it; one more while its processes
+      // compute on busy cores (see `ServerProfile.computes`).
       this.atCeiling = true
-      return this.moveTo(min)
+      return this.moveTo(this.profile.coresBusy && this.profile.computes ? min + 1 : min)
     }
     // With the cores busy, a queue in the process costs no more than one in the pool: the
     // limit moves as for fast requests.

@@ -277,6 +277,14 @@ export const growForLine = (state: PoolState, joining: number): void => {
 }
 
 /**
+ * As a request of an adaptive pool ends while borrowers wait: asks again whether the pool may
+ * grow for them, at most every `Growth.LOOK_AGAIN_MS` (see `Growth.lookAgain`).
+ */
+export const growForWaiting = (state: PoolState, now: number): void => {
+  if (state.line.size > 0 && Growth.lookAgain(state.growth, now)) growForLine(state, 0)
+}
+
+/**
  * Retires the connections idle for `maxIdleTime` beyond `minConnections`, longest idle first,
  * then sleeps on the pool's clock until the next one could expire; forever, while the pool serves.
  */

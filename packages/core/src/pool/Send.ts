@@ -11,7 +11,7 @@ import * as Telemetry from "../internal/telemetry.js"
 import type { Attempt } from "../session/Attribution.js"
 import { type Limiter, PROOF_DELAY_MS } from "./Limiter.js"
 import { closed, release } from "./Admission.js"
-import { connectionOptions } from "./Members.js"
+import { connectionOptions, growForWaiting } from "./Members.js"
 import type { Member, PoolState, RequestInfo, Run, SdkRequestOptions, Ticket } from "./State.js"
 
 /** The bookkeeping of one request: its telemetry, and the lease of its current attempt. */
@@ -90,6 +90,7 @@ const measure = (
   const demanded = state.line.size > 0 || member.passedOver
   member.passedOver = false
   limiter.record(kind, call.releasedAt - call.leasedAt, carried, demanded, overtook, call.releasedAt)
+  growForWaiting(state, call.releasedAt)
 }
 
 /**
