@@ -87,6 +87,21 @@ describe('adaptive concurrency ("auto")', () => {
     expect(most).toBeGreaterThan(1)
   })
 
+  it("a burst of slow calls to a fresh pool grows it before their speed is known", async () => {
+    // 12 calls of 300 ms on one connection: 32 calls sent alone would make their speed known,
+    // and only these 12 come. Borrowers that waited 250 ms count them as slow.
+    const manager = await start([], { minConnections: 1, maxConnections: 4 })
+    const tools = manager.tools("fx")
+    let most = 0
+    await Promise.all(
+      Array.from({ length: 12 }, async () => {
+        await tools.callTool({ name: "sleep", arguments: { ms: 300 } })
+        most = Math.max(most, (await manager.pool("fx")).connections.length)
+      })
+    )
+    expect(most).toBeGreaterThan(1)
+  })
+
   it("a CPU-bound stdio server gets no more processes than this machine has cores to run them", async () => {
     // More callers and connections allowed than cores: past them, another process only shares busy cores.
     const cores = availableParallelism()

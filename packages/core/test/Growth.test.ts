@@ -7,6 +7,8 @@ import { describe, expect, it } from "vitest"
 import {
   coreToSpare,
   GROWTH_GAIN,
+  oneAtATime,
+  UNKNOWN_SLOW_MS,
   judging,
   make,
   MAX_GROWTH_PAUSE_MS,
@@ -122,6 +124,18 @@ describe("processes of a server known to answer one at a time, opening together"
     expect(coreToSpare(load(MIN_IDLE_CORES), 0)).toBe(true)
     // No reading yet: nothing is known to be idle.
     expect(coreToSpare(undefined, 0)).toBe(false)
+  })
+})
+
+describe("growing as for a server that answers one request at a time", () => {
+  it("known to, or of unknown speed once borrowers waited long enough; never once shown concurrent", () => {
+    expect(oneAtATime(false, false, 0)).toBe(true)
+    expect(oneAtATime(true, false, 10_000)).toBe(false)
+    // Unknown speed: fast requests would have made it known before borrowers waited this long.
+    expect(oneAtATime(undefined, false, UNKNOWN_SLOW_MS - 1)).toBe(false)
+    expect(oneAtATime(undefined, false, UNKNOWN_SLOW_MS)).toBe(true)
+    expect(oneAtATime(undefined, true, UNKNOWN_SLOW_MS)).toBe(false)
+    expect(oneAtATime(false, true, 0)).toBe(false)
   })
 })
 

@@ -28,11 +28,27 @@ export const SLOWED = 1.15
 const RATE_SAMPLE_MS = 250
 /** How often a line that nobody joins is looked at again as its requests end (see {@link lookAgain}). */
 export const LOOK_AGAIN_MS = 50
+/**
+ * How long borrowers may wait before requests whose speed is still unknown count as slow: fast
+ * ones would have made it known by then (see {@link oneAtATime}).
+ */
+export const UNKNOWN_SLOW_MS = 250
 
 const serving = (member: Member): boolean => !member.removed && member.connection.deadReason === undefined
 
+/**
+ * Whether the pool grows as for a server that answers one request at a time (each connection
+ * carries its least): one known to, or one not known to run requests concurrently whose requests
+ * are still of unknown speed after borrowers waited {@link UNKNOWN_SLOW_MS} (`lineAgeMs`). The
+ * speed is known after the first 32 requests sent alone; a tool of a second would keep a burst
+ * on the connections it found for half a minute each.
+ */
+export const oneAtATime = (fast: boolean | undefined, concurrent: boolean, lineAgeMs: number): boolean =>
+  !concurrent && (fast === false || (fast === undefined && lineAgeMs >= UNKNOWN_SLOW_MS))
+
 /** Whether every connection that can serve has a limit that no longer rises. */
 const allSaturated = (state: PoolState, now: number): boolean => {
+  if (oneAtATime(state.profile.fast(), state.profile.concurrent, now - state.growth.lineSince)) return true
   for (const member of state.members) {
     if (serving(member) && member.limiter?.saturated(now) === false) return false
   }
@@ -115,14 +131,14 @@ function* slowdownsOf(state: PoolState): Generator<number | undefined> {
 }
 
 /**
- * Whether another connection may open while some are opening. Only for a server known to answer
- * one request at a time: each connection serves one more borrower and its limit is known before
- * it opens (as with a fixed limit); for a stdio server, only while this machine has a core to
+ * Whether another connection may open while some are opening. Only for a server that answers one
+ * request at a time, or is taken for one (see {@link oneAtATime}): each connection serves one more
+ * borrower and its limit is known before it opens (as with a fixed limit); for a stdio server, only while this machine has a core to
  * spare beyond one for each process starting (a starting process computes, and the reading is
  * from before it: without that, one reading of idle cores opened a process per borrower in line).
  */
-const mayOpenAnother = (state: PoolState, load: Load | undefined): boolean => {
-  if (state.profile.fast() !== false || state.profile.concurrent) return false
+const mayOpenAnother = (state: PoolState, load: Load | undefined, now: number): boolean => {
+  if (!oneAtATime(state.profile.fast(), state.profile.concurrent, now - state.growth.lineSince)) return false
   if (state.server.transport !== "stdio") return true
   return coreToSpare(load, state.opening)
 }
@@ -154,7 +170,7 @@ export const mayGrow = (state: PoolState): boolean => {
   state.profile.coresBusy = coresBusy
   state.profile.computes = computes === true
   if ((fast && judging(growth, now, state.opening, requests)) || !allSaturated(state, now)) return false
-  if (state.opening > 0 && !mayOpenAnother(state, load)) return false
+  if (state.opening > 0 && !mayOpenAnother(state, load, now)) return false
   if (load !== undefined && load.loop > BUSY_LOOP) return false
   // Until its processes were read twice, whether they compute is not known: another might only share the cores.
   if (coresBusy || computes === undefined) return false
