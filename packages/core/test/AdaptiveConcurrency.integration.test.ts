@@ -55,6 +55,23 @@ const load = async (
   return highest
 }
 
+/**
+ * Sends `calls` calls of the `sleep` tool (`ms` each) at once to a fresh pool of the fixture
+ * (with `args`) of up to 4 connections; answers the most connections seen as they end.
+ */
+const burst = async (args: ReadonlyArray<string>, calls: number, ms: number): Promise<number> => {
+  const manager = await start(args, { minConnections: 1, maxConnections: 4 })
+  const tools = manager.tools("fx")
+  let most = 0
+  await Promise.all(
+    Array.from({ length: calls }, async () => {
+      await tools.callTool({ name: "sleep", arguments: { ms } })
+      most = Math.max(most, (await manager.pool("fx")).connections.length)
+    })
+  )
+  return most
+}
+
 describe('adaptive concurrency ("auto")', () => {
   it("a server that answers slow requests one at a time keeps one per connection and gets more connections", async () => {
     const manager = await start(["--serial"], { minConnections: 1, maxConnections: 4 })
@@ -75,31 +92,13 @@ describe('adaptive concurrency ("auto")', () => {
   it("a burst whose borrowers all joined at once still grows the pool once the limits are known", async () => {
     // A fresh pool: when the 96 borrowers join, nothing says yet that the server answers one at a
     // time; it is known once 32 calls were served, and the pool grows while the rest still wait.
-    const manager = await start(["--serial"], { minConnections: 1, maxConnections: 4 })
-    const tools = manager.tools("fx")
-    let most = 0
-    await Promise.all(
-      Array.from({ length: 96 }, async () => {
-        await tools.callTool({ name: "sleep", arguments: { ms: 20 } })
-        most = Math.max(most, (await manager.pool("fx")).connections.length)
-      })
-    )
-    expect(most).toBeGreaterThan(1)
+    expect(await burst(["--serial"], 96, 20)).toBeGreaterThan(1)
   })
 
   it("a burst of slow calls to a fresh pool grows it before their speed is known", async () => {
     // 12 calls of 300 ms on one connection: 32 calls sent alone would make their speed known,
     // and only these 12 come. Borrowers that waited 250 ms count them as slow.
-    const manager = await start([], { minConnections: 1, maxConnections: 4 })
-    const tools = manager.tools("fx")
-    let most = 0
-    await Promise.all(
-      Array.from({ length: 12 }, async () => {
-        await tools.callTool({ name: "sleep", arguments: { ms: 300 } })
-        most = Math.max(most, (await manager.pool("fx")).connections.length)
-      })
-    )
-    expect(most).toBeGreaterThan(1)
+    expect(await burst([], 12, 300)).toBeGreaterThan(1)
   })
 
   it("a CPU-bound stdio server gets no more processes than this machine has cores to run them", async () => {
