@@ -177,4 +177,15 @@ describe("the adaptive concurrency limit of a connection", () => {
     // Computing on busy cores: one request waits in the process, no more.
     expect(new Set(limitsWith(true, true))).toEqual(new Set([2]))
   })
+
+  it("a one-at-a-time server whose requests are not alike keeps one per connection, computing on busy cores or not", () => {
+    // Every 10th call of 200 ms, the others 1 ms, on two tools: a 1 ms call must not wait behind a 200 ms one.
+    const server = simulated((kind, inFlight) => (kind === "slow" ? 200 : 1) * inFlight, false)
+    const profile = new ServerProfile()
+    profile.coresBusy = true
+    profile.computes = true
+    const kinds = [...Array.from({ length: 9 }, () => "quick"), "slow"]
+    const { limits } = drive(new Limiter({ min: 1, max: 64 }, profile), server, 2_000, kinds)
+    expect(new Set(tail(limits, 1_500))).toEqual(new Set([1]))
+  })
 })

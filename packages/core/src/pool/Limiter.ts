@@ -61,6 +61,12 @@ const WARM_UP = 16
 export const PROOF_DELAY_MS = 0
 const FIRST_PROOF_PAUSE_MS = 1_000
 const MAX_PROOF_PAUSE_MS = 60_000
+/**
+ * A window whose slowest request took more than this many times its quickest shows requests
+ * unlike (see `ServerProfile.unalikeUntil`): on a server that answers one at a time, one may wait
+ * behind another in the process only while they are alike.
+ */
+export const ALIKE = 10
 /** The kinds of request a limiter keeps a minimum for; beyond, the oldest kind is dropped. */
 const MAX_KINDS = 64
 
@@ -109,6 +115,11 @@ export class ServerProfile {
    * request at a time, and a timer's jitter cannot pass for it.
    */
   computes = false
+  /**
+   * Until when (the limiters' clock) its requests count as unlike: a window of one connection
+   * had its slowest take more than {@link ALIKE} times its quickest, in the last {@link BASELINE_MS}.
+   */
+  unalikeUntil = 0
   private proofPauseMs = 0
   private nextProofAt = 0
 
@@ -158,6 +169,9 @@ export class Limiter {
   private samples = 0
   private ratios = 0
   private carried = 0
+  /** The least and the most latency of the window's requests (ms). */
+  private quickest = Number.POSITIVE_INFINITY
+  private slowest = 0
   private demand = false
   /** The move under test: kept if it pays. */
   private trial: Trial | undefined = undefined
@@ -221,6 +235,8 @@ export class Limiter {
     if (inFlight <= this.options.min) this.profile.served(latencyMs)
     if (overtook) this.profile.proven()
     this.carried += inFlight
+    if (latencyMs < this.quickest) this.quickest = latencyMs
+    if (latencyMs > this.slowest) this.slowest = latencyMs
     this.samples++
     if (waiting && inFlight >= this.limit) this.demand = true
     if (this.samples < Math.max(MIN_WINDOW, 2 * this.limit)) return false
@@ -236,6 +252,9 @@ export class Limiter {
     this.samples = 0
     this.ratios = 0
     this.carried = 0
+    if (this.slowest > ALIKE * this.quickest) this.profile.unalikeUntil = now + BASELINE_MS
+    this.quickest = Number.POSITIVE_INFINITY
+    this.slowest = 0
     this.demand = false
     const trial = this.trial
     this.trial = undefined
@@ -246,9 +265,11 @@ export class Limiter {
     if (!fast && !this.profile.concurrent) {
       // Slow requests on a server not known to run them concurrently: one at a time, as a
       // request queued behind a slow one would wait for all of it; one more while its processes
-      // compute on busy cores (see `ServerProfile.computes`).
+      // compute on busy cores (see `ServerProfile.computes`) and the requests are alike (a short
+      // one then waits behind one as short, not behind a long one).
       this.atCeiling = true
-      return this.moveTo(this.profile.coresBusy && this.profile.computes ? min + 1 : min)
+      const alike = now >= this.profile.unalikeUntil
+      return this.moveTo(this.profile.coresBusy && this.profile.computes && alike ? min + 1 : min)
     }
     // With the cores busy, a queue in the process costs no more than one in the pool: the
     // limit moves as for fast requests.
