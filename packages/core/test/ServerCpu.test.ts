@@ -70,6 +70,10 @@ describe("the CPU a server's processes use", () => {
     const { cpu } = given()
     cpu.read([10, 11], 0)
     expect(cpu.computes()).toBe(false)
+    // No process to read (none given): nothing to wait for either.
+    const none = given().cpu
+    none.read([], 0)
+    expect(none.computes()).toBe(false)
     const elsewhere = new ServerCpu(() => 1, false)
     elsewhere.read([10], 0)
     elsewhere.read([10], READING_MS)

@@ -48,7 +48,6 @@ export const oneAtATime = (fast: boolean | undefined, concurrent: boolean, lineA
 
 /** Whether every connection that can serve has a limit that no longer rises. */
 const allSaturated = (state: PoolState, now: number): boolean => {
-  if (oneAtATime(state.profile.fast(), state.profile.concurrent, now - state.growth.lineSince)) return true
   for (const member of state.members) {
     if (serving(member) && member.limiter?.saturated(now) === false) return false
   }
@@ -131,14 +130,14 @@ function* slowdownsOf(state: PoolState): Generator<number | undefined> {
 }
 
 /**
- * Whether another connection may open while some are opening. Only for a server that answers one
- * request at a time, or is taken for one (see {@link oneAtATime}): each connection serves one more
- * borrower and its limit is known before it opens (as with a fixed limit); for a stdio server, only while this machine has a core to
- * spare beyond one for each process starting (a starting process computes, and the reading is
- * from before it: without that, one reading of idle cores opened a process per borrower in line).
+ * Whether another connection may open while some are opening, for a server that answers one
+ * request at a time or is taken for one (see {@link oneAtATime}): each connection serves one more
+ * borrower and its limit is known before it opens (as with a fixed limit); for a stdio server,
+ * only while this machine has a core to spare beyond one for each process starting (a starting
+ * process computes, and the reading is from before it: without that, one reading of idle cores
+ * opened a process per borrower in line).
  */
-const mayOpenAnother = (state: PoolState, load: Load | undefined, now: number): boolean => {
-  if (!oneAtATime(state.profile.fast(), state.profile.concurrent, now - state.growth.lineSince)) return false
+const mayOpenAnother = (state: PoolState, load: Load | undefined): boolean => {
   if (state.server.transport !== "stdio") return true
   return coreToSpare(load, state.opening)
 }
@@ -160,7 +159,8 @@ export const mayGrow = (state: PoolState): boolean => {
   sampleRate(growth, requests, now)
   // Fast requests: judged by the pool's throughput. Others (one at a time each): every
   // connection is one more request served at once.
-  const fast = state.profile.fast() === true
+  const speed = state.profile.fast()
+  const fast = speed === true
   const load = recentLoad(now)
   // Read on every ask, so that the limits know it also while they still rise.
   const stdio = state.server.transport === "stdio"
@@ -169,10 +169,13 @@ export const mayGrow = (state: PoolState): boolean => {
   const coresBusy = stdio && sharesBusyCores(load, now - growth.lineSince, slowdownsOf(state), computes === true)
   state.profile.coresBusy = coresBusy
   state.profile.computes = computes === true
-  if ((fast && judging(growth, now, state.opening, requests)) || !allSaturated(state, now)) return false
-  if (state.opening > 0 && !mayOpenAnother(state, load, now)) return false
+  // Each connection of a server that answers one at a time carries its least: nothing to wait for.
+  const single = oneAtATime(speed, state.profile.concurrent, now - growth.lineSince)
+  if ((fast && judging(growth, now, state.opening, requests)) || !(single || allSaturated(state, now))) return false
+  if (state.opening > 0 && !(single && mayOpenAnother(state, load))) return false
   if (load !== undefined && load.loop > BUSY_LOOP) return false
-  // Until its processes were read twice, whether they compute is not known: another might only share the cores.
+  // Until its processes were read twice, whether they compute is not known: another might only
+  // share the cores.
   if (coresBusy || computes === undefined) return false
   growth.trial = fast ? { openedAt: now, rateBefore: growth.rate, mark: undefined } : undefined
   return true

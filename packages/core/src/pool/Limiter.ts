@@ -104,7 +104,8 @@ export class ServerProfile {
   concurrent = false
   /**
    * The pool may not open another process for this server: the machine's cores are busy and its
-   * requests already run slower than their best (see `Growth.sharesBusyCores`). A request queued
+   * requests already run slower than their best, or its processes compute and no whole core is
+   * idle (see `Growth.sharesBusyCores`). A request queued
    * in a process then waits no longer than one queued in the pool, and keeps the process busy
    * while its previous answer travels back: a raise is judged as for fast requests.
    */
@@ -296,8 +297,8 @@ export class Limiter {
    * Judges a move by the throughput of the window after it. Slow requests: the upper level must
    * do better by GAIN of the move's proportion. Fast requests (`lenient`, also while the cores
    * are busy): a raise is kept unless the throughput fell by {@link DROP} (a queue in the
-   * connection costs them little, and less than one in the pool). Answers whether to move back (the next try then goes the other way, after
-   * a longer pause).
+   * connection costs them little, and less than one in the pool). Answers whether to move back
+   * (the next try then goes the other way, after a longer pause).
    */
   private judge(trial: Trial, throughput: number, now: number, lenient: boolean): boolean {
     const upper = trial.up ? { level: this.limit, throughput } : { level: trial.from, throughput: trial.throughput }

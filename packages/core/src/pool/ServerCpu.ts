@@ -98,11 +98,11 @@ export class ServerCpu {
   }
 
   /**
-   * Whether the server's processes compute (see {@link COMPUTES}): `undefined` until the first
-   * two readings, `false` where they cannot be read.
+   * Whether the server's processes compute (see {@link COMPUTES}): `undefined` between the first
+   * reading of a process and the second, `false` where none can be read (or none was given).
    */
   computes(): boolean | undefined {
-    if (this.unreadable) return false
-    return this.share === undefined ? undefined : this.share >= COMPUTES
+    if (this.share !== undefined) return this.share >= COMPUTES
+    return this.unreadable || this.ticks.size === 0 ? false : undefined
   }
 }
