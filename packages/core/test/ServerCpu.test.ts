@@ -53,6 +53,33 @@ describe("the CPU a server's processes use", () => {
     expect(cpu.share).toBeCloseTo(0.04)
   })
 
+  it("a reading that spans time before the processes had work without a break only starts the next", () => {
+    const { ticks, cpu } = given()
+    ticks.set(10, 0)
+    cpu.read([10], 0, 0)
+    ticks.set(10, 25)
+    cpu.read([10], READING_MS, 0)
+    expect(cpu.computes()).toBe(true)
+    // Idle for 600 ms, then borrowers wait again from 600: the reading at 700 spans the idle time.
+    ticks.set(10, 30)
+    cpu.read([10], 700, 600)
+    expect(cpu.share).toBeCloseTo(1)
+    expect(cpu.computes()).toBe(true)
+    // From 700 on the process computes all the time.
+    ticks.set(10, 55)
+    cpu.read([10], 700 + READING_MS, 600)
+    expect(cpu.share).toBeCloseTo(1)
+    // Without the line's start, the same idle spell would have been read as a server that sleeps.
+    const other = given()
+    other.ticks.set(10, 0)
+    other.cpu.read([10], 0)
+    other.ticks.set(10, 25)
+    other.cpu.read([10], READING_MS)
+    other.ticks.set(10, 30)
+    other.cpu.read([10], 700)
+    expect(other.cpu.computes()).toBe(false)
+  })
+
   it("a process seen once, or gone, does not count; a newcomer counts from its second reading", () => {
     const { ticks, cpu } = given()
     ticks.set(10, 0)

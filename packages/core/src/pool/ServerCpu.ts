@@ -71,11 +71,15 @@ export class ServerCpu {
    */
   share: number | undefined = undefined
 
-  /** Reads the processes `pids` (at most every {@link READING_MS}); `now` in ms. */
-  read(pids: Iterable<number>, now: number): void {
+  /**
+   * Reads the processes `pids` (at most every {@link READING_MS}); `now` in ms. `busySince`:
+   * since when the processes have had work without a break (borrowers in line); a reading from
+   * before then spans a quiet spell, and only starts the next.
+   */
+  read(pids: Iterable<number>, now: number, busySince: number = Number.NEGATIVE_INFINITY): void {
     if (this.unreadable || now - this.at < READING_MS) return
     // After a quiet spell the previous reading says nothing of now: it only starts the next.
-    const fresh = now - this.at <= STALE_AFTER_MS
+    const fresh = now - this.at <= STALE_AFTER_MS && this.at >= busySince
     let used = 0
     let counted = 0
     let tried = 0
