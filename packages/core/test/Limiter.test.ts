@@ -4,7 +4,7 @@
  * with a fast and a slow tool.
  */
 import { describe, expect, it } from "vitest"
-import { Limiter, ServerProfile } from "../src/pool/Limiter.js"
+import { Limiter, PROOFS, ServerProfile, unalike } from "../src/pool/Limiter.js"
 
 /** A server's latency for a request of `kind` when `inFlight` requests share the connection. */
 interface Server {
@@ -160,7 +160,7 @@ describe("the adaptive concurrency limit of a connection", () => {
     expect(Math.min(...tail(drive(busy, server, 2_000).limits, 500))).toBeGreaterThan(1)
   })
 
-  it("a server that answers one at a time gets one request queued behind the running one only while its processes compute on busy cores", () => {
+  it("a server that answers one at a time gets requests queued in its processes only while they compute on busy cores", () => {
     // In order, 3 ms of work a request and 0.3 ms idle between an answer and the next request.
     const server = simulated((_kind, inFlight) => 3 * inFlight + 0.3, false)
     const limitsWith = (coresBusy: boolean, computes: boolean) => {
@@ -174,8 +174,33 @@ describe("the adaptive concurrency limit of a connection", () => {
     expect(new Set(limitsWith(true, false))).toEqual(new Set([1]))
     // Computing, with a core to spare: another process runs the next request, not a queue.
     expect(new Set(limitsWith(false, true))).toEqual(new Set([1]))
-    // Computing on busy cores: one request waits in the process, no more.
-    expect(new Set(limitsWith(true, true))).toEqual(new Set([2]))
+    // Computing on busy cores, its requests alike: they wait in the process as long as in the
+    // pool's line, and keep it busy while an answer travels back.
+    expect(Math.min(...limitsWith(true, true))).toBeGreaterThan(1)
+  })
+
+  it("requests are unlike when the slowest took ten times the median, not for one stall among alike ones", () => {
+    expect(unalike([])).toBe(false)
+    // 3 ms of work on busy cores: a few times apart, and one stalled for 40 ms.
+    expect(unalike([4, 3.1, 5, 9, 4.2, 3.3, 6, 40])).toBe(false)
+    // 1 ms calls and one of 200 ms.
+    expect(unalike([1, 1.1, 1, 1.2, 1, 1, 1.1, 200])).toBe(true)
+  })
+
+  it("takes a server for one that runs requests concurrently only after proofs in a row", () => {
+    const profile = new ServerProfile()
+    // Slow requests sent alone: the pool wants to know.
+    for (let i = 0; i < 40; i++) profile.served(5)
+    expect(profile.fast()).toBe(false)
+    expect(profile.wantsProof(0)).toBe(true)
+    profile.proven()
+    expect(profile.concurrent).toBe(false)
+    // The next request is tried at once; a ping answered after it starts the count again.
+    expect(profile.wantsProof(1)).toBe(true)
+    profile.disproven()
+    expect(profile.wantsProof(2)).toBe(false)
+    for (let i = 0; i < PROOFS; i++) profile.proven()
+    expect(profile.concurrent).toBe(true)
   })
 
   it("a one-at-a-time server whose requests are not alike keeps one per connection, computing on busy cores or not", () => {

@@ -9,6 +9,8 @@
  * - Requests that are not fast (see {@link FAST_MS}) on a server not known to run
  *   requests concurrently go one at a time: a short call must not wait behind a long one. The
  *   pool finds out by pinging a connection while a request runs (see {@link Limiter.wantsProof}).
+ *   The exception is a server whose processes compute on busy cores, while its requests are
+ *   alike (see {@link unalike}): a queue in its process then costs no more than one in the pool.
  * - Otherwise, while borrowers wait for a connection, the limit tries the next level up (x1.5,
  *   at least +1). For slow requests the raise is kept only if the throughput grew by {@link GAIN}
  *   of the move's proportion, and the level below is tried in turn; for fast ones it is kept
@@ -59,12 +61,14 @@ const KNOWN_AFTER = 16
 const WARM_UP = 16
 /** How long after a request went out the pool pings its connection to see which answer comes first. */
 export const PROOF_DELAY_MS = 0
+/** How many proofs in a row show that a server runs requests concurrently (see {@link ServerProfile.proven}). */
+export const PROOFS = 2
 const FIRST_PROOF_PAUSE_MS = 1_000
 const MAX_PROOF_PAUSE_MS = 60_000
 /**
- * A window whose slowest request took more than this many times its quickest shows requests
- * unlike (see `ServerProfile.unalikeUntil`): on a server that answers one at a time, one may wait
- * behind another in the process only while they are alike.
+ * A window whose slowest request took more than this many times its median (see {@link unalike})
+ * shows requests unlike (see `ServerProfile.unalikeUntil`): on a server that answers one at a
+ * time, one may wait behind another in the process only while they are alike.
  */
 export const ALIKE = 10
 /** The kinds of request a limiter keeps a minimum for; beyond, the oldest kind is dropped. */
@@ -83,6 +87,19 @@ interface Trial {
   readonly from: number
   readonly throughput: number
   readonly up: boolean
+}
+
+/**
+ * Whether a window's requests are unlike: its slowest took more than {@link ALIKE} times its
+ * median (each divided by the requests it was sent with). The median, not the quickest: on busy
+ * cores requests of one kind vary by a few times, and one stalled request does not make them
+ * unlike. Sorts `shares`.
+ */
+export const unalike = (shares: Array<number>): boolean => {
+  if (shares.length === 0) return false
+  shares.sort((a, b) => a - b)
+  const median = shares[shares.length >> 1] ?? 0
+  return (shares[shares.length - 1] ?? 0) > ALIKE * median
 }
 
 /** The next level up from `limit`. */
@@ -118,9 +135,11 @@ export class ServerProfile {
   computes = false
   /**
    * Until when (the limiters' clock) its requests count as unlike: a window of one connection
-   * had its slowest take more than {@link ALIKE} times its quickest, in the last {@link BASELINE_MS}.
+   * had its slowest take more than {@link ALIKE} times its median (see {@link unalike}), in the
+   * last {@link BASELINE_MS}.
    */
   unalikeUntil = 0
+  private proofs = 0
   private proofPauseMs = 0
   private nextProofAt = 0
 
@@ -156,9 +175,21 @@ export class ServerProfile {
     return true
   }
 
-  /** The server answered a ping while an earlier request was still running: it runs them concurrently. */
+  /**
+   * The server answered a ping while an earlier request was still running, or a request before
+   * one sent earlier: {@link PROOFS} times in a row, it runs them concurrently. Once could be a
+   * process that read both at once and answered the quicker first before it computed the other.
+   * After the first, the next request is tried at once.
+   */
   proven(): void {
-    this.concurrent = true
+    this.proofs++
+    if (this.proofs >= PROOFS) this.concurrent = true
+    else this.nextProofAt = 0
+  }
+
+  /** The server answered a ping only after the request that ran: the proofs start over. */
+  disproven(): void {
+    this.proofs = 0
   }
 }
 
@@ -170,9 +201,8 @@ export class Limiter {
   private samples = 0
   private ratios = 0
   private carried = 0
-  /** The least and the most latency of the window's requests (ms). */
-  private quickest = Number.POSITIVE_INFINITY
-  private slowest = 0
+  /** The latency of each of the window's requests (ms), divided by the requests it was sent with. */
+  private readonly shares: Array<number> = []
   private demand = false
   /** The move under test: kept if it pays. */
   private trial: Trial | undefined = undefined
@@ -208,6 +238,11 @@ export class Limiter {
     this.profile.proven()
   }
 
+  /** See {@link ServerProfile.disproven}. */
+  disproven(): void {
+    this.profile.disproven()
+  }
+
   /**
    * Whether raising the limit is not expected to help now: requests that are not fast on a
    * server not known to run them concurrently, the upper bound, or (for fast requests, whose
@@ -236,8 +271,10 @@ export class Limiter {
     if (inFlight <= this.options.min) this.profile.served(latencyMs)
     if (overtook) this.profile.proven()
     this.carried += inFlight
-    if (latencyMs < this.quickest) this.quickest = latencyMs
-    if (latencyMs > this.slowest) this.slowest = latencyMs
+    // Whether requests are alike matters only on a server not known to run them concurrently.
+    // Per request it was sent with: on a server that answers one at a time, a request queued
+    // behind others of its kind takes as many times as long, and is no less alike.
+    if (!this.profile.concurrent && this.profile.fast() !== true) this.shares.push(latencyMs / Math.max(1, inFlight))
     this.samples++
     if (waiting && inFlight >= this.limit) this.demand = true
     if (this.samples < Math.max(MIN_WINDOW, 2 * this.limit)) return false
@@ -253,9 +290,8 @@ export class Limiter {
     this.samples = 0
     this.ratios = 0
     this.carried = 0
-    if (this.slowest > ALIKE * this.quickest) this.profile.unalikeUntil = now + BASELINE_MS
-    this.quickest = Number.POSITIVE_INFINITY
-    this.slowest = 0
+    if (unalike(this.shares)) this.profile.unalikeUntil = now + BASELINE_MS
+    this.shares.length = 0
     this.demand = false
     const trial = this.trial
     this.trial = undefined
@@ -265,12 +301,15 @@ export class Limiter {
     const { min, max } = this.options
     if (!fast && !this.profile.concurrent) {
       // Slow requests on a server not known to run them concurrently: one at a time, as a
-      // request queued behind a slow one would wait for all of it; one more while its processes
-      // compute on busy cores (see `ServerProfile.computes`) and the requests are alike (a short
-      // one then waits behind one as short, not behind a long one).
-      this.atCeiling = true
+      // request queued behind a slow one would wait for all of it. While its processes compute
+      // on busy cores (see `ServerProfile.computes`) and the requests are alike, a request
+      // queued in a process waits behind one as short, no longer than in the pool's line, and
+      // keeps the process busy while an answer travels back: the limit moves as below.
       const alike = now >= this.profile.unalikeUntil
-      return this.moveTo(this.profile.coresBusy && this.profile.computes && alike ? min + 1 : min)
+      if (!(this.profile.coresBusy && this.profile.computes && alike)) {
+        this.atCeiling = true
+        return this.moveTo(min)
+      }
     }
     // With the cores busy, a queue in the process costs no more than one in the pool: the
     // limit moves as for fast requests.

@@ -105,6 +105,7 @@ const proveConcurrency = (connection: Connection.LiveConnection, limiter: Limite
     connection.client.ping().then(
       () => {
         if (running()) limiter.proven()
+        else limiter.disproven()
       },
       () => {}
     )
@@ -182,7 +183,8 @@ export const start = <A>(
     return ignore
   }
   attribution?.sent()
-  if (limiter?.wantsProof(call.leasedAt) === true) proveConcurrency(connection, limiter, () => !done)
+  // Only a request sent alone: one queued behind others may not have started when the ping comes.
+  if (carried === 1 && limiter?.wantsProof(call.leasedAt) === true) proveConcurrency(connection, limiter, () => !done)
   sent.then(
     (value) => {
       if (done) return
