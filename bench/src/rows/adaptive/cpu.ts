@@ -5,17 +5,24 @@ import type { Client } from "@modelcontextprotocol/sdk/client/index.js"
 import { availableParallelism } from "node:os"
 import { alternate, type Call, closedLoop } from "../../measure.ts"
 import { check } from "../../row.ts"
-import { formatRate, formatRatio, median, ratio } from "../../stats.ts"
+import { formatMs, formatRate, formatRatio, median, ratio } from "../../stats.ts"
 import { connectRaw, poolOf, SERVER } from "../../subjects.ts"
 import { defaultManager, failedIn, formatLimits, limitsJson, limitsOf, type Part } from "./common.ts"
+import { MAX_SETTLE_MS } from "./settle.ts"
 
 /** 2. The CPU-bound `cpu` tool, as in row 4 (servers not pinned: the point is using every core). */
 export const CPU_MS = 3
 const CPU_IN_FLIGHT = 8
-const CPU_ROUNDS = 4
+const CPU_ROUNDS = 6
 const CPU_CALLS_PER_ROUND = 200
-/** Calls per side before measuring: the pool's limits and connections settle, the servers warm. */
-const CPU_WARM_UP_CALLS = { raw: 100, raw2: 200, pooled: 600 } as const
+/** Calls per raw side before measuring: the servers warm. */
+const CPU_WARM_UP_CALLS = { raw: 100, raw2: 200 } as const
+/**
+ * How long the pool is warmed with the load before measuring: its limits and connections may
+ * take {@link MAX_SETTLE_MS} to settle on a change of load (the settle part holds it to that);
+ * twice that, so that the rounds measure the settled pool.
+ */
+const CPU_POOL_WARM_UP_MS = 2 * MAX_SETTLE_MS
 export const MIN_CPU_RATIO = 1.8
 const cpuParams = { name: "cpu", arguments: { ms: CPU_MS } }
 
@@ -38,9 +45,9 @@ export const cpuPart = async (): Promise<Part> => {
       raw2: () => (turn++ % 2 === 0 ? raw : second).callTool(cpuParams),
       pooled: () => tools.callTool(cpuParams)
     }
-    for (const key of ["raw", "raw2", "pooled"] as const) {
-      await closedLoop(calls[key], CPU_IN_FLIGHT, CPU_WARM_UP_CALLS[key])
-    }
+    for (const key of ["raw", "raw2"] as const) await closedLoop(calls[key], CPU_IN_FLIGHT, CPU_WARM_UP_CALLS[key])
+    const warmUntil = performance.now() + CPU_POOL_WARM_UP_MS
+    while (performance.now() < warmUntil) await closedLoop(calls.pooled, CPU_IN_FLIGHT, CPU_CALLS_PER_ROUND)
     const run = (call: Call) => () => closedLoop(call, CPU_IN_FLIGHT, CPU_CALLS_PER_ROUND)
     const rounds = await alternate(CPU_ROUNDS, {
       raw: run(calls.raw),
@@ -87,7 +94,7 @@ export const cpuPart = async (): Promise<Part> => {
         check("cpu: pool's connections after", "1 client", formatLimits(limits))
       ],
       notes: [
-        `cpu: servers not pinned; ${availableParallelism()} cores; median of ${CPU_ROUNDS} alternating rounds of ${CPU_CALLS_PER_ROUND} calls per subject; "2 raw clients" shows what this machine gives two server processes`,
+        `cpu: servers not pinned; ${availableParallelism()} cores; the pool warmed with the load for ${formatMs(CPU_POOL_WARM_UP_MS)} (twice the time its limits may take to settle), the raw clients with ${CPU_WARM_UP_CALLS.raw} and ${CPU_WARM_UP_CALLS.raw2} calls; median of ${CPU_ROUNDS} alternating rounds of ${CPU_CALLS_PER_ROUND} calls per subject; "2 raw clients" shows what this machine gives two server processes`,
         ...(failed > 0 ? [`cpu: ${failed} calls failed`] : [])
       ]
     }
