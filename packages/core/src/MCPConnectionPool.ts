@@ -46,7 +46,7 @@ import type { ListKind } from "./session/Catalog.js"
 import * as Hub from "./session/Hub.js"
 import * as Growth from "./pool/Growth.js"
 import * as Load from "./pool/Load.js"
-import { ServerProfile } from "./pool/Limiter.js"
+import { ServerProfile } from "./pool/ServerProfile.js"
 
 import type { HealthCheckResult } from "./pool/Health.js"
 import type { Snapshot } from "./pool/Snapshot.js"

@@ -4,7 +4,8 @@
  * with a fast and a slow tool.
  */
 import { describe, expect, it } from "vitest"
-import { Limiter, PROOFS, ServerProfile, unalike } from "../src/pool/Limiter.js"
+import { Limiter } from "../src/pool/Limiter.js"
+import { PROOFS, ServerProfile, unalike } from "../src/pool/ServerProfile.js"
 
 /** A server's latency for a request of `kind` when `inFlight` requests share the connection. */
 interface Server {
@@ -185,6 +186,31 @@ describe("the adaptive concurrency limit of a connection", () => {
     expect(unalike([4, 3.1, 5, 9, 4.2, 3.3, 6, 40])).toBe(false)
     // 1 ms calls and one of 200 ms.
     expect(unalike([1, 1.1, 1, 1.2, 1, 1, 1.1, 200])).toBe(true)
+  })
+
+  it("counts requests unlike after two unlike windows within 10 s, not after one stall", () => {
+    const profile = new ServerProfile()
+    profile.unlike(1_000)
+    expect(profile.unalikeUntil).toBe(0)
+    profile.unlike(5_000)
+    expect(profile.unalikeUntil).toBe(15_000)
+    // Long after: one window starts the count again.
+    const later = new ServerProfile()
+    later.unlike(0)
+    later.unlike(20_000)
+    expect(later.unalikeUntil).toBe(0)
+  })
+
+  it("a computing one-at-a-time server keeps its queue through one stalled request", () => {
+    const profile = new ServerProfile()
+    profile.coresBusy = true
+    profile.computes = true
+    const limiter = new Limiter({ min: 1, max: 4 }, profile)
+    // In order, 3 ms a request; the 1,000th stalls for 200 ms (the client's heap collected).
+    let count = 0
+    const server = simulated((_kind, inFlight) => 3 * inFlight + 0.3 + (++count === 1_000 ? 200 : 0), false)
+    const { limits } = drive(limiter, server, 2_000)
+    expect(Math.min(...limits.slice(1_000))).toBeGreaterThan(1)
   })
 
   it("takes a server for one that runs requests concurrently only after proofs in a row", () => {

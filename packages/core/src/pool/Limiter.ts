@@ -6,7 +6,7 @@
  *   the last 10 to 20 s. A window of requests (twice the limit, at least {@link MIN_WINDOW})
  *   gives the mean of those ratios and, by Little's law, the connection's throughput in units of
  *   that minimum: requests in flight divided by the mean ratio.
- * - Requests that are not fast (see {@link FAST_MS}) on a server not known to run
+ * - Requests that are not fast (see `ServerProfile.fast`) on a server not known to run
  *   requests concurrently go one at a time: a short call must not wait behind a long one. The
  *   pool finds out by pinging a connection while a request runs (see {@link Limiter.wantsProof}).
  *   The exception is a server whose processes compute on busy cores, while its requests are
@@ -22,6 +22,8 @@
  * waiting borrowers (see `Growth`). Pure: the caller gives the time. See docs/performance.md.
  */
 
+import { BASELINE_MS, type ServerProfile, unalike } from "./ServerProfile.js"
+
 /** The bounds of a limiter. */
 export interface LimiterOptions {
   readonly min: number
@@ -32,45 +34,15 @@ export interface LimiterOptions {
 export const GAIN = 0.4
 /** A window's requests: at least this many, and at least the limit (one round of the connection). */
 export const MIN_WINDOW = 8
-/** How long a kind's minimum latency is remembered: two buckets of this length. */
-export const BASELINE_MS = 10_000
 /** The longest pause before a move that did not pay is tried again (the first is {@link FIRST_BACKOFF_MS}). */
 export const MAX_BACKOFF_MS = 30_000
 export const FIRST_BACKOFF_MS = 500
 /** A request counts at most this many times its minimum (one stuck request does not decide alone). */
 const MAX_RATIO = 50
-/**
- * Requests are fast when the quickest sent alone took less than this (ms) and their mean less
- * than {@link SLOW_MEAN_MS}: those are multiplexed while that does not lower the connection's
- * throughput by {@link DROP}. Slower ones are multiplexed only on a server that has shown it runs
- * requests concurrently (it answered a later request, or a ping, before an earlier one): a request
- * queued behind a slow one on a server that answers in order waits for all of it.
- */
-export const FAST_MS = 0.5
-/** See {@link FAST_MS}: the mean latency (ms) past which requests are not fast. */
-export const SLOW_MEAN_MS = 10
-/** The weight of one request in the service time (about the last 50 count). */
-const SERVICE_WEIGHT = 0.02
 /** How long a ceiling of fast requests must hold before the pool counts the connection saturated. */
 export const CEILING_HOLDS_MS = 1_000
 /** The share by which a raise may lower the throughput of fast requests and still be kept. */
 export const DROP = 0.35
-/** Requests sent alone before the service time says whether they are slow... */
-const KNOWN_AFTER = 16
-/** ...after these first ones, which a process still warming up makes slow. */
-const WARM_UP = 16
-/** How long after a request went out the pool pings its connection to see which answer comes first. */
-export const PROOF_DELAY_MS = 0
-/** How many proofs in a row show that a server runs requests concurrently (see {@link ServerProfile.proven}). */
-export const PROOFS = 2
-const FIRST_PROOF_PAUSE_MS = 1_000
-const MAX_PROOF_PAUSE_MS = 60_000
-/**
- * A window whose slowest request took more than this many times its median (see {@link unalike})
- * shows requests unlike (see `ServerProfile.unalikeUntil`): on a server that answers one at a
- * time, one may wait behind another in the process only while they are alike.
- */
-export const ALIKE = 10
 /** The kinds of request a limiter keeps a minimum for; beyond, the oldest kind is dropped. */
 const MAX_KINDS = 64
 
@@ -89,109 +61,11 @@ interface Trial {
   readonly up: boolean
 }
 
-/**
- * Whether a window's requests are unlike: its slowest took more than {@link ALIKE} times its
- * median (each divided by the requests it was sent with). The median, not the quickest: on busy
- * cores requests of one kind vary by a few times, and one stalled request does not make them
- * unlike. Sorts `shares`.
- */
-export const unalike = (shares: Array<number>): boolean => {
-  if (shares.length === 0) return false
-  shares.sort((a, b) => a - b)
-  const median = shares[shares.length >> 1] ?? 0
-  return (shares[shares.length - 1] ?? 0) > ALIKE * median
-}
-
 /** The next level up from `limit`. */
 const above = (limit: number, max: number): number => Math.min(max, Math.max(limit + 1, Math.floor(limit * 1.5)))
 
 /** The next level down from `limit`. */
 const below = (limit: number, min: number): number => Math.max(min, Math.min(limit - 1, Math.ceil(limit / 1.5)))
-
-/**
- * What the connections of one pool learn of their server, shared so that a new connection knows
- * it at once: its service time (the mean latency of requests sent alone, after the first ones,
- * which a cold process makes slow), and whether it runs requests concurrently.
- */
-export class ServerProfile {
-  private serviceMs = 0
-  private leastMs = Number.POSITIVE_INFINITY
-  private alone = 0
-  /** The server answered a request (or a ping) before one sent earlier on the same connection. */
-  concurrent = false
-  /**
-   * The pool may not open another process for this server: the machine's cores are busy and its
-   * requests already run slower than their best, or its processes compute and no whole core is
-   * idle (see `Growth.sharesBusyCores`). A request queued
-   * in a process then waits no longer than one queued in the pool, and keeps the process busy
-   * while its previous answer travels back: a raise is judged as for fast requests.
-   */
-  coresBusy = false
-  /**
-   * Its processes were seen computing (see `ServerCpu`): with the cores busy, a request queued in
-   * one of them keeps it busy while an answer travels back, also on a server that answers one
-   * request at a time, and a timer's jitter cannot pass for it.
-   */
-  computes = false
-  /**
-   * Until when (the limiters' clock) its requests count as unlike: a window of one connection
-   * had its slowest take more than {@link ALIKE} times its median (see {@link unalike}), in the
-   * last {@link BASELINE_MS}.
-   */
-  unalikeUntil = 0
-  private proofs = 0
-  private proofPauseMs = 0
-  private nextProofAt = 0
-
-  /** A request sent alone took `latencyMs`. */
-  served(latencyMs: number): void {
-    this.alone++
-    if (this.alone <= WARM_UP) return
-    if (latencyMs < this.leastMs) this.leastMs = latencyMs
-    // The plain mean of the first requests, then a slowly moving one.
-    this.serviceMs += (latencyMs - this.serviceMs) * Math.max(SERVICE_WEIGHT, 1 / (this.alone - WARM_UP))
-  }
-
-  /**
-   * Whether its requests are fast: the quickest under {@link FAST_MS} (a round trip with next to
-   * no work: waiting behind one costs little) and their mean under {@link SLOW_MEAN_MS} (no long
-   * ones among them to wait behind). `undefined` until known.
-   */
-  fast(): boolean | undefined {
-    if (this.alone < WARM_UP + KNOWN_AFTER) return undefined
-    return this.leastMs < FAST_MS && this.serviceMs < SLOW_MEAN_MS
-  }
-
-  /**
-   * Whether the pool should find out now whether the server runs requests concurrently: its
-   * requests are slow, it is not known to, and it was not tried lately (the pauses double from a
-   * second up to a minute). The pool pings the connection {@link PROOF_DELAY_MS} after a request
-   * went out; a ping answered before that request proves it. No caller's request waits for it.
-   */
-  wantsProof(now: number): boolean {
-    if (this.concurrent || now < this.nextProofAt || this.fast() !== false) return false
-    this.proofPauseMs = Math.min(MAX_PROOF_PAUSE_MS, Math.max(FIRST_PROOF_PAUSE_MS, this.proofPauseMs * 2))
-    this.nextProofAt = now + this.proofPauseMs
-    return true
-  }
-
-  /**
-   * The server answered a ping while an earlier request was still running, or a request before
-   * one sent earlier: {@link PROOFS} times in a row, it runs them concurrently. Once could be a
-   * process that read both at once and answered the quicker first before it computed the other.
-   * After the first, the next request is tried at once.
-   */
-  proven(): void {
-    this.proofs++
-    if (this.proofs >= PROOFS) this.concurrent = true
-    else this.nextProofAt = 0
-  }
-
-  /** The server answered a ping only after the request that ran: the proofs start over. */
-  disproven(): void {
-    this.proofs = 0
-  }
-}
 
 /** The adaptive limit of one connection. */
 export class Limiter {
@@ -290,7 +164,7 @@ export class Limiter {
     this.samples = 0
     this.ratios = 0
     this.carried = 0
-    if (unalike(this.shares)) this.profile.unalikeUntil = now + BASELINE_MS
+    if (unalike(this.shares)) this.profile.unlike(now)
     this.shares.length = 0
     this.demand = false
     const trial = this.trial
