@@ -126,6 +126,31 @@ describe('adaptive concurrency ("auto")', () => {
     expect(sampling()).toBe(false)
   })
 
+  it("a CPU-bound stdio server whose calls are unlike gets more processes than cores: a short call need not wait for a long one", async () => {
+    // Every 10th call computes 60 ms, the others 1 ms. The cores are busy all the same, but
+    // processes that share them let a short call through while a long one runs.
+    const cores = availableParallelism()
+    const callers = cores + 4
+    const manager = await start([], { minConnections: 1, maxConnections: callers })
+    const tools = manager.tools("fx")
+    let sent = 0
+    let most = 0
+    let failed = 0
+    await load(
+      manager,
+      callers,
+      4_000,
+      async () => {
+        const ms = sent++ % 10 === 9 ? 60 : 1
+        await tools.callTool({ name: "cpu", arguments: { ms } }).catch(() => failed++)
+        most = Math.max(most, (await manager.pool("fx")).connections.length)
+      },
+      () => most > cores + 1
+    )
+    expect(failed).toBe(0)
+    expect(most).toBeGreaterThan(cores + 1)
+  })
+
   it("a server that runs slow requests concurrently is multiplexed once a ping overtakes a request", async () => {
     const manager = await start([], { minConnections: 1, maxConnections: 1 })
     const tools = manager.tools("fx")

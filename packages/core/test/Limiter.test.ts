@@ -229,6 +229,15 @@ describe("the adaptive concurrency limit of a connection", () => {
     expect(profile.concurrent).toBe(true)
   })
 
+  it("does not ping for a proof while the server's processes compute", () => {
+    const profile = new ServerProfile()
+    for (let i = 0; i < 40; i++) profile.served(5)
+    profile.computes = true
+    expect(profile.wantsProof(0)).toBe(false)
+    profile.computes = false
+    expect(profile.wantsProof(0)).toBe(true)
+  })
+
   it("a one-at-a-time server whose requests are not alike keeps one per connection, computing on busy cores or not", () => {
     // Every 10th call of 200 ms, the others 1 ms, on two tools: a 1 ms call must not wait behind a 200 ms one.
     const server = simulated((kind, inFlight) => (kind === "slow" ? 200 : 1) * inFlight, false)

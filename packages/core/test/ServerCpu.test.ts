@@ -13,7 +13,7 @@ const given = () => {
   const ticks = new Map<number, number>()
   return {
     ticks,
-    cpu: new ServerCpu((pid) => ticks.get(pid), true)
+    cpu: new ServerCpu((pid) => ticks.get(pid), true, 2)
   }
 }
 
@@ -78,6 +78,22 @@ describe("the CPU a server's processes use", () => {
     other.ticks.set(10, 30)
     other.cpu.read([10], 700)
     expect(other.cpu.computes()).toBe(false)
+  })
+
+  it("processes that share the cores compute when they use their part of them", () => {
+    const { ticks, cpu } = given()
+    const pids = [1, 2, 3, 4, 5, 6, 7, 8]
+    for (const pid of pids) ticks.set(pid, 0)
+    cpu.read(pids, 0)
+    // Eight processes on 2 cores, each with a quarter of a core: they compute.
+    for (const pid of pids) ticks.set(pid, 25)
+    cpu.read(pids, 1_000)
+    expect(cpu.share).toBeCloseTo(0.25)
+    expect(cpu.computes()).toBe(true)
+    // The same eight, asleep but for a twentieth of a core each.
+    for (const pid of pids) ticks.set(pid, 30)
+    cpu.read(pids, 2_000)
+    expect(cpu.computes()).toBe(false)
   })
 
   it("a process seen once, or gone, does not count; a newcomer counts from its second reading", () => {

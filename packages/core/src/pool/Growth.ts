@@ -5,7 +5,8 @@
  * the next is opened (see {@link mayOpenAnother} for a server known to answer one at a time);
  * not while this process's event loop is what limits the calls (more connections would only
  * share it); for a stdio server, not while it would only share busy cores (see
- * {@link sharesBusyCores}); and, for fast requests, while growing pays (see {@link judging}).
+ * {@link sharesBusyCores}), unless its requests are unlike; and, for fast requests, while
+ * growing pays (see {@link judging}).
  * The rules are pure (the caller gives the time); {@link mayGrow} reads the pool and the clock.
  * See docs/performance.md.
  */
@@ -175,8 +176,10 @@ export const mayGrow = (state: PoolState): boolean => {
   if (state.opening > 0 && !(single && mayOpenAnother(state, load))) return false
   if (load !== undefined && load.loop > BUSY_LOOP) return false
   // Until its processes were read twice, whether they compute is not known: another might only
-  // share the cores.
-  if (coresBusy || computes === undefined) return false
+  // share the cores. On busy cores another process is opened only for requests unlike each other
+  // (see `ServerProfile.unalikeUntil`): there, processes that share the cores let a short call
+  // through while a long one runs, where the line would make it wait for a process to finish.
+  if ((coresBusy && now >= state.profile.unalikeUntil) || computes === undefined) return false
   growth.trial = fast ? { openedAt: now, rateBefore: growth.rate, mark: undefined } : undefined
   return true
 }

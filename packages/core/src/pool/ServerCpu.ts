@@ -6,13 +6,17 @@
  * than on Linux nothing is read, and growth goes by the requests' slowdown alone.
  */
 import { readFileSync } from "node:fs"
+import { cpus } from "node:os"
 import { isLinux } from "../internal/processTree.js"
 
 /** The shortest time between two readings (ms): a tick of CPU time is 10 ms. */
 export const READING_MS = 250
 /** A reading older than this only starts the next one (ms). */
 const STALE_AFTER_MS = 4 * READING_MS
-/** From this share of a core used per process, a server's processes compute. */
+/**
+ * From this share of what a process can get of the cores (a whole core, or its part of them
+ * where there are more processes than cores), a server's processes compute.
+ */
 export const COMPUTES = 0.5
 /** Clock ticks per second of `/proc/<pid>/stat` (`USER_HZ`, 100 on every Linux ABI Node runs on). */
 const TICKS_PER_SECOND = 100
@@ -60,7 +64,9 @@ export class ServerCpu {
   constructor(
     /** The CPU time (ticks) of a process and its descendants (see {@link treeTicks}). */
     private readonly ticksOf: (pid: number) => number | undefined = treeTicks,
-    readable: boolean = isLinux
+    readable: boolean = isLinux,
+    /** This machine's cores. */
+    private readonly cores: number = cpus().length
   ) {
     this.unreadable = !readable
   }
@@ -70,6 +76,8 @@ export class ServerCpu {
    * nature), `undefined` until then.
    */
   share: number | undefined = undefined
+  /** How many processes the share is the mean of. */
+  private processes = 1
 
   /**
    * Reads the processes `pids` (at most every {@link READING_MS}); `now` in ms. `busySince`:
@@ -97,7 +105,10 @@ export class ServerCpu {
     }
     if (tried > 0 && seen.size === 0) this.unreadable = true
     for (const pid of this.ticks.keys()) if (!seen.has(pid)) this.ticks.delete(pid)
-    if (fresh && counted > 0) this.share = used / counted / ((now - this.at) / 1000)
+    if (fresh && counted > 0) {
+      this.share = used / counted / ((now - this.at) / 1000)
+      this.processes = counted
+    }
     this.at = now
   }
 
@@ -106,7 +117,8 @@ export class ServerCpu {
    * reading of a process and the second, `false` where none can be read (or none was given).
    */
   computes(): boolean | undefined {
-    if (this.share !== undefined) return this.share >= COMPUTES
+    // Eight processes that compute on 2 cores get a quarter of a core each.
+    if (this.share !== undefined) return this.share >= COMPUTES * Math.min(1, this.cores / this.processes)
     return this.unreadable || this.ticks.size === 0 ? false : undefined
   }
 }

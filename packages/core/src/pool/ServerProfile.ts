@@ -123,7 +123,10 @@ export class ServerProfile {
    * went out; a ping answered before that request proves it. No caller's request waits for it.
    */
   wantsProof(now: number): boolean {
-    if (this.concurrent || now < this.nextProofAt || this.fast() !== false) return false
+    // Not while its processes compute: on busy cores one often reads a request and the ping at
+    // once, and answers the ping before it computes; and a process that computes on one thread
+    // runs one request at a time whatever it answers first.
+    if (this.concurrent || this.computes || now < this.nextProofAt || this.fast() !== false) return false
     this.proofPauseMs = Math.min(MAX_PROOF_PAUSE_MS, Math.max(FIRST_PROOF_PAUSE_MS, this.proofPauseMs * 2))
     this.nextProofAt = now + this.proofPauseMs
     return true
