@@ -178,7 +178,8 @@ describe('adaptive concurrency ("auto")', () => {
   })
 
   it("a connection passed over because it is full raises its limit, even with no borrower in line", async () => {
-    // Two connections and 8 callers of a concurrent server: the line ends once their limits add
+    // Two connections and 8 callers of a concurrent server (50 ms calls: long beside the delays
+    // of busy cores, which judge a raise): the line ends once their limits add
     // up to 8, but the connection filled first, passed over for the other while it is full,
     // goes on rising until it carries all 8. On busy cores a raise may be judged to not pay and
     // be tried again after a pause: the calls allowed leave room for that (it stops at 8).
@@ -188,7 +189,7 @@ describe('adaptive concurrency ("auto")', () => {
       manager,
       8,
       8_000,
-      () => tools.callTool({ name: "sleep", arguments: { ms: 20 } }),
+      () => tools.callTool({ name: "sleep", arguments: { ms: 50 } }),
       (limit) => limit >= 8
     )
     expect(highest).toBe(8)
