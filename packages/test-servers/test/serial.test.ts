@@ -212,9 +212,14 @@ describe.each(transportNames)("without serial mode over %s", (transportName) => 
 
   it("handles two sleeps sent at once together", async () => {
     const client = await connect()
-    const elapsed = await timed(() => Promise.all([startSleep(client).done, startSleep(client).done]))
-    expect(elapsed).toBeGreaterThanOrEqual(SLEEP_MS - 10)
-    expect(elapsed).toBeLessThan(2 * SLEEP_MS - 100)
+    const first = startSleep(client)
+    const second = startSleep(client)
+    // Both run at once: each reports progress before either is done (a bound on the total time
+    // failed on a busy machine).
+    const both = Promise.all([first.running, second.running]).then(() => "both running")
+    const ended = Promise.race([first.done, second.done]).then(() => "one done")
+    expect(await Promise.race([both, ended])).toBe("both running")
+    await Promise.all([first.done, second.done])
   })
 
   it("answers an echo sent while a sleep runs before the sleep", async () => {
