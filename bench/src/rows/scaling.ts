@@ -44,10 +44,16 @@ export const row: RowDefinition = {
       const [raw, second] = clients
       const pools = managers.map((manager) => manager.tools(SERVER))
       const [p1, p2, p4, p2one] = pools
-      if (raw === undefined || second === undefined || p1 === undefined || p2 === undefined) {
+      if (
+        raw === undefined ||
+        second === undefined ||
+        p1 === undefined ||
+        p2 === undefined ||
+        p4 === undefined ||
+        p2one === undefined
+      ) {
         throw new Error("subjects missing")
       }
-      if (p4 === undefined || p2one === undefined) throw new Error("subjects missing")
       let turn = 0
       const run = (call: () => Promise<unknown>) => () => closedLoop(call, IN_FLIGHT, CALLS_PER_ROUND)
       const subjects = {

@@ -40,8 +40,10 @@ describe("the CPU a server's processes use", () => {
     ticks.set(10, 0)
     cpu.read([10], 0)
     ticks.set(10, 20)
+    expect(cpu.due(READING_MS - 1)).toBe(false)
     cpu.read([10], READING_MS - 1)
     expect(cpu.share).toBeUndefined()
+    expect(cpu.due(READING_MS)).toBe(true)
     cpu.read([10], READING_MS)
     expect(cpu.share).toBeCloseTo(0.8)
     // Ten seconds later: what was learnt stays; the idle spell is not taken for the server's nature.
@@ -121,6 +123,7 @@ describe("the CPU a server's processes use", () => {
     elsewhere.read([10], 0)
     elsewhere.read([10], READING_MS)
     expect(elsewhere.computes()).toBe(false)
+    expect(elsewhere.due(10 * READING_MS)).toBe(false)
   })
 })
 

@@ -165,7 +165,7 @@ export const mayGrow = (state: PoolState): boolean => {
   const load = recentLoad(now)
   // Read on every ask, so that the limits know it also while they still rise.
   const stdio = state.server.transport === "stdio"
-  if (stdio) growth.cpu.read(pidsOf(state), now, growth.lineSince)
+  if (stdio && growth.cpu.due(now)) growth.cpu.read(pidsOf(state), now, growth.lineSince)
   const computes = stdio ? growth.cpu.computes() : false
   const coresBusy = stdio && sharesBusyCores(load, now - growth.lineSince, slowdownsOf(state), computes === true)
   state.profile.coresBusy = coresBusy

@@ -124,9 +124,10 @@ export type Resume<A> = (exit: Exit.Exit<A, MCPCallError>) => void
 /**
  * Sends one request on a connection, now, and calls `resume` once with its end (within this
  * call only when the SDK throws at once). Must be called when the request runs (it counts the
- * request in flight at once). `pooled`: the connection is the call's lease, given back when the request ends (a direct
- * connection is not). `signal` aborts the SDK request; without one, the SDK adds no listener.
- * Answers the function that ends the request's bookkeeping when its caller stops waiting.
+ * request in flight at once). `pooled`: the connection is the call's lease, given back when the
+ * request ends (a direct connection is not). `signal` aborts the SDK request; without one, the
+ * SDK adds no listener. Answers the function that ends the request's bookkeeping when its caller
+ * stops waiting.
  */
 export const start = <A>(
   state: PoolState,

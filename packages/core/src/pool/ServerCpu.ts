@@ -79,13 +79,18 @@ export class ServerCpu {
   /** How many processes the share is the mean of. */
   private processes = 1
 
+  /** Whether a reading would be taken at `now`: the processes can be read, the last is old enough. */
+  due(now: number): boolean {
+    return !this.unreadable && now - this.at >= READING_MS
+  }
+
   /**
    * Reads the processes `pids` (at most every {@link READING_MS}); `now` in ms. `busySince`:
    * since when the processes have had work without a break (borrowers in line); a reading from
    * before then spans a quiet spell, and only starts the next.
    */
   read(pids: Iterable<number>, now: number, busySince: number = Number.NEGATIVE_INFINITY): void {
-    if (this.unreadable || now - this.at < READING_MS) return
+    if (!this.due(now)) return
     // After a quiet spell the previous reading says nothing of now: it only starts the next.
     const fresh = now - this.at <= STALE_AFTER_MS && this.at >= busySince
     let used = 0
